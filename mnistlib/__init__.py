@@ -1,0 +1,1 @@
+"""mnistlib: small, fast, honest MNIST CNN experiments for the notebook series."""

@@ -1,0 +1,174 @@
+"""`python -m mnistlib COMMAND`: list, summary, train, study, table, bench.
+
+Errors a user can cause (unknown iteration, bad argument, missing or corrupt data) end in
+one line on stderr and a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import results
+from .data import MNISTDataError, load_mnist
+from .recipes import RECIPES, get_recipe
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _recipe(name: str):
+    try:
+        return get_recipe(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return results.parse_seeds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _setup(args) -> torch.device:
+    from .train import pick_device
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    return pick_device(args.device)
+
+
+def _train_one(recipe, data, seed, epochs, out: Path):
+    from .train import fit
+    print(f"{recipe.name}, seed {seed}: {recipe.summary}")
+    run = fit(recipe, data, seed=seed, epochs=epochs, progress=sys.stderr.isatty(),
+              on_epoch=lambda r: results.save_record(r.record(), out))
+    if run.history:
+        results.save_record(run.record(), out)
+        print(f"final-epoch test acc {run.final_test_acc:.2f}%  (best epoch {run.best_test_acc:.2f}%, "
+              f"test-selected)  record: {out}")
+    return run
+
+
+def cmd_list(args):
+    for r in RECIPES.values():
+        print(f"{r.name:<12} {sum(p.numel() for p in r.build().parameters()):>6,} params  {r.summary}")
+
+
+def cmd_summary(args):
+    from torchinfo import summary
+    from .rf import format_rf_table, receptive_field
+    model = args.name.build()
+    print(summary(model, input_size=(1, 1, 28, 28), col_names=("output_size", "num_params"),
+                  row_settings=("var_names",), verbose=0))
+    print()
+    print(format_rf_table(receptive_field(model)))
+
+
+def cmd_train(args):
+    device = _setup(args)
+    data = load_mnist(args.data_root, device)
+    out = args.out or Path("runs") / f"{args.name.name}-seed{args.seed}.json"
+    run = _train_one(args.name, data, args.seed, args.epochs, out)
+    return 130 if run.interrupted else 0
+
+
+def cmd_study(args):
+    from .plots import plot_seeds, save
+    device = _setup(args)
+    data = load_mnist(args.data_root, device)
+    runs = []
+    for seed in args.seeds:
+        run = _train_one(args.name, data, seed, args.epochs, results.record_path(args.name.name, seed, args.runs_dir))
+        if run.interrupted:
+            print("interrupted: the finished seeds' records are kept")
+            return 130
+        runs.append(run.record())
+    s = results.summarize(runs)
+    print(f"{s['iteration']} ({s['params']:,} params), seeds {results.format_seeds(s['seeds'])}: "
+          f"final-epoch test acc {s['final_mean']:.2f} ± {s['final_std']:.2f} "
+          f"(min {s['final_min']:.2f}, max {s['final_max']:.2f}); "
+          f"best-epoch {s['best_mean']:.2f} ± {s['best_std']:.2f} (test-selected, for reference)")
+    all_records = results.load_records(args.name.name, args.runs_dir)
+    path = all_records and save(plot_seeds(all_records), f"{args.name.name}-seeds")
+    if path:
+        print(f"figure: {path} (all {len(all_records)} complete records in {args.runs_dir})")
+    return 0
+
+
+def cmd_table(args):
+    print(results.results_table(runs_dir=args.runs_dir))
+
+
+def cmd_bench(args):
+    from .bench import bench
+    device = _setup(args)
+    bench(args.data_root, device, args.epochs)
+
+
+def main(argv=None) -> int:
+    p = Parser(prog="python -m mnistlib", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("list", help="iterations and their parameter counts").set_defaults(func=cmd_list)
+    s = sub.add_parser("summary", help="torchinfo summary and receptive-field table")
+    s.add_argument("name", type=_recipe, help=", ".join(RECIPES))
+    s.set_defaults(func=cmd_summary)
+
+    def common(sp, epochs_default=None):
+        sp.add_argument("--epochs", type=_positive, default=epochs_default,
+                        help="default: the recipe's (15), or 1 in fast mode")
+        sp.add_argument("--data-root", type=Path, default=None,
+                        help="torchvision MNIST root (default: $MNISTLIB_DATA, else ./data)")
+        sp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        sp.add_argument("--threads", type=_positive, default=None, help="CPU threads (torch.set_num_threads)")
+
+    t = sub.add_parser("train", help="train one iteration, one seed; writes a JSON run record")
+    t.add_argument("name", type=_recipe, help=", ".join(RECIPES))
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", type=Path, default=None, help="record path (default: runs/NAME-seedS.json)")
+    common(t)
+    t.set_defaults(func=cmd_train)
+
+    st = sub.add_parser("study", help="train several seeds; records to figures/runs/, prints mean ± std")
+    st.add_argument("name", type=_recipe, help=", ".join(RECIPES))
+    st.add_argument("--seeds", type=_seeds, default=results.parse_seeds("0-4"), help="e.g. 0-4 or 0-4,10-12")
+    st.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR)
+    common(st)
+    st.set_defaults(func=cmd_study)
+
+    tb = sub.add_parser("table", help="the README results table, from the records in figures/runs/")
+    tb.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR)
+    tb.set_defaults(func=cmd_table)
+
+    b = sub.add_parser("bench", help="mnistlib's pipeline vs a per-sample DataLoader pipeline, same run")
+    common(b, epochs_default=2)
+    b.set_defaults(func=cmd_bench)
+
+    args = p.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (MNISTDataError, ValueError) as e:
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{p.prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The networks: one small builder turns a layer list into an nn.Sequential.
+
+The list reads like the write-up (the same convention as torchvision's VGG `cfgs`):
+
+    [16, 16, "M", 16, "M", 16]   ->  conv 1->16, conv 16->16, maxpool, conv 16->16, maxpool, conv 16->16
+
+    int n         3x3 conv to n channels, no padding, no bias, then ReLU, then BatchNorm
+    (n, k, p)     the same with kernel k and padding p (e.g. (8, 1, 0) is a 1x1 conv)
+    "M"           2x2 max-pool, followed by Dropout when the recipe sets dropout > 0
+
+The head turns the last feature map into 10 logits, with no ReLU or BatchNorm after it:
+
+    "gap"         global average pool to 1x1, then a 1x1 conv to 10 channels
+    "conv"        one conv whose kernel covers the whole remaining map (3x3 -> 1x1)
+
+A flat Sequential keeps the receptive-field walk (mnistlib.rf) and torchinfo's summary
+in execution order, layer by layer.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MNIST_SIZE = 28
+NUM_CLASSES = 10
+
+
+def conv_block(cin: int, cout: int, k: int = 3, p: int = 0) -> list[nn.Module]:
+    """Conv (no bias: the BatchNorm after it has its own shift) -> ReLU -> BatchNorm."""
+    return [nn.Conv2d(cin, cout, k, padding=p, bias=False), nn.ReLU(inplace=True), nn.BatchNorm2d(cout)]
+
+
+def make_net(cfg, head: str = "gap", dropout: float = 0.0, in_channels: int = 1) -> nn.Sequential:
+    """Build the network described by `cfg` and `head` (see the module docstring)."""
+    layers: list[nn.Module] = []
+    c, size = in_channels, MNIST_SIZE
+    for item in cfg:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        else:
+            cout, k, p = (item, 3, 0) if isinstance(item, int) else item
+            layers += conv_block(c, cout, k, p)
+            c, size = cout, size + 2 * p - k + 1
+        if size < 1:
+            raise ValueError(f"layer list {cfg!r} shrinks the {MNIST_SIZE}x{MNIST_SIZE} input to nothing")
+    if head == "gap":
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, NUM_CLASSES, 1, bias=False)]
+    elif head == "conv":
+        layers += [nn.Conv2d(c, NUM_CLASSES, size, bias=False)]
+    else:
+        raise ValueError(f"unknown head {head!r}: use 'gap' or 'conv'")
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers)
+
+
+def count_params(model: nn.Module) -> int:
+    """Trainable parameters (BatchNorm's running statistics are buffers, not parameters)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def output_size(model: nn.Module) -> torch.Size:
+    """Shape of the model's output for one MNIST image (a quick sanity check of a cfg)."""
+    was_training = model.training
+    model.eval()
+    out = model(torch.zeros(1, 1, MNIST_SIZE, MNIST_SIZE, device=next(model.parameters()).device))
+    model.train(was_training)
+    return out.shape

@@ -1,0 +1,112 @@
+"""Run records on disk (figures/runs/*.json) and the multi-seed summaries made from them.
+
+The headline of every summary is the final-epoch test accuracy, mean +- sample std over
+seeds. The best-epoch accuracy is summarised too, but only to sit beside it, labelled: an
+epoch picked by its test accuracy is a test-set-selected number.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import tempfile
+from pathlib import Path
+
+from .recipes import RECIPES
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS_DIR = ROOT / "figures" / "runs"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0-4,10-12' and '3' work too."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m[2] is not None and int(m[2]) < int(m[1])):
+            raise ValueError(f"bad seed list {text!r}: use e.g. 0-4 or 0,2,5 or 0-4,10-12")
+        seeds += range(int(m[1]), int(m[2] or m[1]) + 1)
+    return sorted(set(seeds))
+
+
+def record_path(name: str, seed: int, runs_dir: Path = RUNS_DIR) -> Path:
+    return Path(runs_dir) / f"{name}-seed{seed}.json"
+
+
+def save_record(record: dict, path: str | Path) -> None:
+    """Write atomically, so an interrupt never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+    os.replace(f.name, path)
+
+
+def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR, complete: bool = True) -> list[dict]:
+    """Records in runs_dir (of one iteration if `name`), sorted by seed. With `complete`,
+    interrupted, fast-mode and shortened runs are left out of summaries."""
+    out = []
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        rec = json.loads(path.read_text())
+        if name and rec["iteration"] != name:
+            continue
+        if complete and (rec.get("interrupted") or rec.get("fast_mode")
+                         or rec["epochs"] != rec.get("planned_epochs", rec["epochs"])):
+            continue
+        out.append(rec)
+    return sorted(out, key=lambda r: (r["iteration"], r["seed"]))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarize(records: list[dict]) -> dict:
+    """Mean and sample std over the records' seeds."""
+    final = [r["final_test_acc"] for r in records]
+    best = [r["best_test_acc"] for r in records]
+    return {
+        "iteration": records[0]["iteration"],
+        "params": records[0]["params"],
+        "seeds": [r["seed"] for r in records],
+        "final_mean": _mean_std(final)[0], "final_std": _mean_std(final)[1],
+        "final_min": min(final), "final_max": max(final),
+        "best_mean": _mean_std(best)[0], "best_std": _mean_std(best)[1],
+        "train_mean": statistics.fmean(r["history"][-1]["train_acc"] for r in records),
+        "device": records[0].get("device_name", records[0]["device"]),
+    }
+
+
+def format_seeds(seeds: list[int]) -> str:
+    """[0, 1, 2, 3, 4, 10] -> '0-4, 10'."""
+    parts, i = [], 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
+    """The README's results table (Markdown), made only from the records on disk."""
+    rows = [
+        "| iteration | params | seeds | **final-epoch test acc** (mean ± std) | min – max | "
+        "best-epoch test acc (mean; test-selected, for reference) | train acc (final) | write-up's claim |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for name in names or RECIPES:
+        records = load_records(name, runs_dir)
+        if not records:
+            continue
+        s = summarize(records)
+        claim = RECIPES[name].reported if name in RECIPES else {}
+        claim_text = (f"{claim['best_test_acc']:.2f} (best epoch, {claim['best_epoch']}), one run"
+                      if claim else "–")
+        rows.append(
+            f"| {name} | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f} ± {s['final_std']:.2f}** | "
+            f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['best_mean']:.2f} | {s['train_mean']:.2f} | {claim_text} |")
+    return "\n".join(rows)

@@ -1,0 +1,163 @@
+"""The train/test loop: `fit(recipe, data, seed)` -> Run (model + per-epoch history).
+
+Honest evaluation: the test set is only ever *measured* after each epoch; nothing here
+picks an epoch or a model by it. A run's headline number is its final-epoch test accuracy.
+
+Fast mode (MNISTLIB_FAST=1 in the environment, e.g. for tests and nbval) trains one epoch
+(and mnistlib.data loads only the first FAST_IMAGES images of each split), so every
+notebook and command still runs end to end in seconds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Batches, MNISTTensors, fast_mode
+from .models import count_params
+from .recipes import Recipe
+
+EVAL_BATCH = 1000
+POSTFIX_EVERY = 50  # steps between progress-bar updates (each one syncs with the device)
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device auto or cpu")
+    return device
+
+
+@dataclass
+class Run:
+    recipe: Recipe
+    seed: int
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def final_test_acc(self) -> float | None:
+        return self.history[-1]["test_acc"] if self.history else None
+
+    @property
+    def best_test_acc(self) -> float | None:
+        """Shown only beside the final-epoch number, never as the result: picking the best
+        epoch by test accuracy uses the test set for model selection."""
+        return max(h["test_acc"] for h in self.history) if self.history else None
+
+    def record(self) -> dict:
+        """The JSON run record (accuracies in percent)."""
+        return {
+            "iteration": self.recipe.name,
+            "params": count_params(self.model),
+            "seed": self.seed,
+            "epochs": len(self.history),
+            "planned_epochs": self.recipe.epochs,
+            "interrupted": self.interrupted,
+            "fast_mode": fast_mode(),
+            "device": str(next(self.model.parameters()).device),
+            "device_name": _device_name(next(self.model.parameters()).device),
+            "torch": torch.__version__,
+            "history": self.history,
+            "final_test_acc": self.final_test_acc,
+            "best_test_acc": self.best_test_acc,
+        }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
+def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool = True):
+    """One pass over `batches`; returns (mean loss, accuracy %) on the (augmented) batches."""
+    model.train()
+    loss_sum = torch.zeros((), device=batches.x.device)
+    correct = torch.zeros((), device=batches.x.device, dtype=torch.long)
+    seen = 0
+    bar = tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch")
+    for step, (x, y) in enumerate(bar, 1):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        if progress and step % POSTFIX_EVERY == 0:
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{100 * correct.item() / seen:.2f}")
+    return loss_sum.item() / seen, 100 * correct.item() / seen
+
+
+@torch.inference_mode()
+def predict(model, x, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """Logits for every image in x, in eval mode."""
+    model.eval()
+    return torch.cat([model(xb) for xb in x.split(batch_size)])
+
+
+def evaluate(model, x, y):
+    """(mean loss, accuracy %) of the model on (x, y)."""
+    logits = predict(model, x)
+    loss = F.cross_entropy(logits, y, reduction="sum").item() / len(y)
+    return loss, 100 * (logits.argmax(1) == y).sum().item() / len(y)
+
+
+def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = None,
+        progress: bool = True, log=tqdm.write, on_epoch=None) -> Run:
+    """Train `recipe` from scratch on `data` (already on its device) and test after each epoch.
+
+    Ctrl-C stops cleanly: the Run comes back with the epochs finished so far and
+    `interrupted=True`. `on_epoch(run)` is called after each epoch (the CLI saves there).
+    `log` gets one compact line per epoch (None: silent).
+    """
+    if epochs is None:
+        epochs = 1 if fast_mode() else recipe.epochs
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    torch.manual_seed(seed)  # weights and dropout
+    # channels_last: oneDNN's faster convolution and pooling kernels on CPU, Tensor Cores on GPU
+    model = recipe.build().to(data.device, memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), recipe.gamma)
+    batches = Batches(data.train_x, data.train_y, recipe.batch_size, seed, recipe.rotate, recipe.translate)
+    run = Run(recipe, seed, model)
+    epoch_bar = tqdm(range(1, epochs + 1), desc=recipe.name, unit="epoch", disable=not progress)
+    try:
+        for epoch in epoch_bar:
+            start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+            train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress)
+            test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
+            schedule.step()
+            run.history.append({
+                "epoch": epoch, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 4),
+                "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 4),
+                "lr": lr, "seconds": round(time.perf_counter() - start, 3),
+            })
+            epoch_bar.set_postfix(test_acc=f"{test_acc:.2f}")
+            if log:
+                log(format_epoch(run.history[-1]))
+            if on_epoch:
+                on_epoch(run)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        if log:
+            log(f"interrupted: keeping the {len(run.history)} finished epoch(s)")
+    finally:
+        epoch_bar.close()
+    return run
+
+
+def format_epoch(h: dict) -> str:
+    return (f"epoch {h['epoch']:>2}  lr {h['lr']:<7g} train loss {h['train_loss']:.4f} acc {h['train_acc']:6.2f}"
+            f"  test loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s")
