@@ -1,4 +1,4 @@
-"""`python -m mnistlib COMMAND`: list, summary, train, study, table, bench.
+"""`python -m mnistlib COMMAND`: list, summary, train, study, table, figures, bench, colab.
 
 Errors a user can cause (unknown iteration, bad argument, missing or corrupt data) end in
 one line on stderr and a non-zero exit, never a traceback.
@@ -54,14 +54,23 @@ def _setup(args) -> torch.device:
 
 
 def _train_one(recipe, data, seed, epochs, out: Path):
+    """Train one seed. A complete run is written to `out`; after each epoch, and on Ctrl-C,
+    the run so far goes to `out`.partial, so an interrupt loses nothing and never
+    overwrites an earlier complete record."""
     from .train import fit
+    partial = out.with_name(out.name + ".partial")
     print(f"{recipe.name}, seed {seed}: {recipe.summary}")
     run = fit(recipe, data, seed=seed, epochs=epochs, progress=sys.stderr.isatty(),
-              on_epoch=lambda r: results.save_record(r.record(), out))
-    if run.history:
-        results.save_record(run.record(), out)
-        print(f"final-epoch test acc {run.final_test_acc:.2f}%  (best epoch {run.best_test_acc:.2f}%, "
-              f"test-selected)  record: {out}")
+              on_epoch=lambda r: results.save_record(r.record(), partial))
+    if run.interrupted:
+        if run.history:
+            results.save_record(run.record(), partial)
+            print(f"the {len(run.history)} finished epoch(s) are in {partial}")
+        return run
+    results.save_record(run.record(), out)
+    partial.unlink(missing_ok=True)
+    print(f"final-epoch test acc {run.final_test_acc:.2f}%  (best epoch {run.best_test_acc:.2f}%, "
+          f"test-selected)  record: {out}")
     return run
 
 
@@ -71,13 +80,11 @@ def cmd_list(args):
 
 
 def cmd_summary(args):
-    from torchinfo import summary
+    from . import summary
     from .rf import format_rf_table, receptive_field
-    model = args.name.build()
-    print(summary(model, input_size=(1, 1, 28, 28), col_names=("output_size", "num_params"),
-                  row_settings=("var_names",), verbose=0))
+    print(summary(args.name))
     print()
-    print(format_rf_table(receptive_field(model)))
+    print(format_rf_table(receptive_field(args.name.build())))
 
 
 def cmd_train(args):
@@ -96,7 +103,7 @@ def cmd_study(args):
     for seed in args.seeds:
         run = _train_one(args.name, data, seed, args.epochs, results.record_path(args.name.name, seed, args.runs_dir))
         if run.interrupted:
-            print("interrupted: the finished seeds' records are kept")
+            print("interrupted: the records of the seeds finished before are kept")
             return 130
         runs.append(run.record())
     s = results.summarize(runs)
@@ -115,14 +122,31 @@ def cmd_table(args):
     print(results.results_table(runs_dir=args.runs_dir))
 
 
+def cmd_figures(args):
+    from .plots import plot_comparison, plot_seeds, save
+    by_name = {name: results.load_records(name, args.runs_dir) for name in RECIPES}
+    by_name = {name: recs for name, recs in by_name.items() if recs}
+    if not by_name:
+        raise ValueError(f"no complete run records in {args.runs_dir}: run `python -m mnistlib study NAME` first")
+    for name, recs in by_name.items():
+        print(f"figure: {save(plot_seeds(recs), f'{name}-seeds')}")
+    print(f"figure: {save(plot_comparison(by_name), 'comparison')}")
+
+
 def cmd_bench(args):
     from .bench import bench
     device = _setup(args)
     bench(args.data_root, device, args.epochs)
 
 
+def cmd_colab(args):
+    from .colab import set_repository
+    for path in set_repository(args.repository):
+        print(f"updated {path}")
+
+
 def main(argv=None) -> int:
-    p = Parser(prog="python -m mnistlib", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m mnistlib", description="Train, study and benchmark the notebook series' MNIST iterations.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="iterations and their parameter counts").set_defaults(func=cmd_list)
     s = sub.add_parser("summary", help="torchinfo summary and receptive-field table")
@@ -155,9 +179,17 @@ def main(argv=None) -> int:
     tb.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR)
     tb.set_defaults(func=cmd_table)
 
+    fg = sub.add_parser("figures", help="redraw figures/*-seeds.png and comparison.png from figures/runs/")
+    fg.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR)
+    fg.set_defaults(func=cmd_figures)
+
     b = sub.add_parser("bench", help="mnistlib's pipeline vs a per-sample DataLoader pipeline, same run")
     common(b, epochs_default=2)
     b.set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("colab", help="set the repository address used by the Colab badges and install cells")
+    c.add_argument("repository", help="OWNER/NAME on GitHub")
+    c.set_defaults(func=cmd_colab)
 
     args = p.parse_args(argv)
     try:

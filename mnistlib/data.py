@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,8 @@ def _check_idx(source: Path, name: str, head: bytes, size: int) -> None:
 
 
 def _writable(folder: Path) -> bool:
-    return folder.is_dir() and os.access(folder, os.W_OK)
+    """Writable, and not marked read-only (root may write anywhere, but should not here)."""
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & stat.S_IWUSR)
 
 
 def _cache_root(root: Path) -> Path:
@@ -93,6 +95,7 @@ def _extract(gz: Path, dest: Path) -> None:
     _check_idx(gz, dest.name, blob[:16], len(blob))
     with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
         tmp.write(blob)
+    os.chmod(tmp.name, 0o644)
     os.replace(tmp.name, dest)  # an interrupted extraction never leaves a half-written file
 
 
@@ -132,7 +135,7 @@ def prepare_root(root: str | Path | None = None, download: bool = True) -> Path:
             MNIST(root, train=True, download=True)
             return root
         except Exception as e:  # network errors, HTTP 403, md5 mismatch: all end the same way
-            error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            error = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
     raise MNISTDataError(_missing_message(raw, missing, error))
 
 

@@ -65,6 +65,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def summarize(records: list[dict]) -> dict:
     """Mean and sample std over the records' seeds."""
+    if not records:
+        raise ValueError("no complete run records to summarise: make them with "
+                         "`python -m mnistlib study NAME --seeds 0-4`")
     final = [r["final_test_acc"] for r in records]
     best = [r["best_test_acc"] for r in records]
     return {

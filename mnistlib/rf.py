@@ -27,9 +27,9 @@ POINTWISE = (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.I
 class RFRow:
     layer: str
     size: int      # output map side n'
-    k: int
-    s: int
-    p: int
+    k: int | None  # None for pointwise layers
+    s: int | None
+    p: int | None
     r: int         # receptive field side, in input pixels
     j: int         # jump, in input pixels
     start: float   # centre of the first output unit, in input pixels
@@ -75,7 +75,7 @@ def receptive_field(model: nn.Module, input_size: int = MNIST_SIZE) -> list[RFRo
         if geo is None:
             if not isinstance(m, POINTWISE):
                 warnings.warn(f"receptive_field: treating unknown layer {name} ({type(m).__name__}) as pointwise")
-            k, s, p = 1, 1, 0
+            k = s = p = None
         else:
             k, s, p = geo
             n = (n + 2 * p - k) // s + 1
@@ -86,8 +86,7 @@ def receptive_field(model: nn.Module, input_size: int = MNIST_SIZE) -> list[RFRo
 
 def spatial_rows(rows: list[RFRow]) -> list[RFRow]:
     """Only the rows of layers that change the geometry (convs and pools)."""
-    spatial = ("Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d")
-    return [row for row in rows if row.layer.split()[-1] in spatial]
+    return [row for row in rows if row.k is not None]
 
 
 def format_rf_table(rows: list[RFRow]) -> str:
@@ -95,7 +94,8 @@ def format_rf_table(rows: list[RFRow]) -> str:
     head = f"{'layer':<24}{'out':>5}{'k':>4}{'s':>4}{'p':>4}{'RF':>6}{'jump':>6}{'start':>7}"
     lines = [head, "-" * len(head)]
     for row in rows:
-        lines.append(f"{row.layer:<24}{row.size:>5}{row.k:>4}{row.s:>4}{row.p:>4}{row.r:>6}{row.j:>6}{row.start:>7.1f}")
+        k, s, p = ("-" if v is None else v for v in (row.k, row.s, row.p))
+        lines.append(f"{row.layer:<24}{row.size:>5}{k:>4}{s:>4}{p:>4}{row.r:>6}{row.j:>6}{row.start:>7.1f}")
     return "\n".join(lines)
 
 

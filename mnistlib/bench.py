@@ -1,0 +1,76 @@
+"""`python -m mnistlib bench`: the same model and recipe (iteration 3) trained two ways, one
+after the other in one run, so the ratio is measured side by side on the same machine:
+
+  baseline  per-sample torchvision transforms (RandomAffine, ToTensor, Normalize) on PIL
+            images in a DataLoader with 2 workers, as in pytorch/examples' mnist/main.py
+  mnistlib  both splits as tensors on the device, batches drawn by index, augmentation as
+            one affine_grid/grid_sample call per batch, channels_last (mnistlib.train.fit)
+
+Each epoch is timed as train + test; the last line printed is the speed-up ratio.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .data import FAST_IMAGES, MEAN, STD, baseline_loader, fast_mode, load_mnist, prepare_root
+from .recipes import get_recipe
+from .train import fit
+
+
+def _baseline_epochs(root, device, epochs: int, recipe) -> list[float]:
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import datasets, transforms
+    train = baseline_loader(root, recipe)
+    test = datasets.MNIST(prepare_root(root), train=False,
+                          transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]))
+    if fast_mode():
+        train = DataLoader(Subset(train.dataset, range(FAST_IMAGES)), batch_size=recipe.batch_size,
+                           shuffle=True, num_workers=2)
+        test = Subset(test, range(FAST_IMAGES))
+    test = DataLoader(test, batch_size=1000, num_workers=2)
+    torch.manual_seed(0)
+    model = recipe.build().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
+    seconds = []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        for x, y in train:
+            x, y = x.to(device), y.to(device)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        correct = 0
+        with torch.inference_mode():
+            for x, y in test:
+                correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+        print(f"baseline  epoch {epoch}: {seconds[-1]:6.2f} s  (test acc {100 * correct / len(test.dataset):.2f})")
+    return seconds
+
+
+def bench(root, device: torch.device, epochs: int = 2) -> float:
+    recipe = get_recipe("iteration3")
+    print(f"bench: {recipe.name}, {epochs} epoch(s) each, device {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads{' (fast mode)' if fast_mode() else ''}")
+    base = _baseline_epochs(root, device, epochs, recipe)
+    start = time.perf_counter()
+    data = load_mnist(root, device)
+    print(f"mnistlib  load to {device}: {time.perf_counter() - start:.2f} s (once)")
+    run = fit(recipe, data, seed=0, epochs=epochs, progress=False, log=None)
+    ours = [h["seconds"] for h in run.history]
+    for h in run.history:
+        print(f"mnistlib  epoch {h['epoch']}: {h['seconds']:6.2f} s  (test acc {h['test_acc']:.2f})")
+    b, m = statistics.median(base), statistics.median(ours)
+    print(f"median seconds per epoch (train + test): baseline {b:.2f}, mnistlib {m:.2f}; "
+          f"15 epochs: baseline {15 * b / 60:.1f} min, mnistlib {15 * m / 60:.1f} min")
+    print(f"speed-up: {b / m:.2f}x")
+    return b / m

@@ -1,0 +1,125 @@
+import gzip
+import stat
+
+import pytest
+import torch
+
+from mnistlib.data import (BACKGROUND, FAST_IMAGES, MEAN, STD, Batches, MNISTDataError, affine, load_mnist,
+                           prepare_root, random_affine)
+from tests.conftest import write_idx
+
+
+def test_loads_synthetic_gz_set_without_downloading(tiny_root, monkeypatch):
+    monkeypatch.delenv("MNISTLIB_FAST")
+    data = load_mnist(tiny_root, download=False)
+    assert data.train_x.shape == (40, 1, 28, 28) and data.test_x.shape == (20, 1, 28, 28)
+    assert data.train_y.tolist() == [i % 10 for i in range(40)]
+    pixels = data.train_x[:, 0, 0, 0] * STD + MEAN  # undo the normalisation
+    assert torch.allclose(pixels * 255, data.train_y.float() * 25, atol=1e-3)
+    assert all((tiny_root / "MNIST" / "raw" / n).is_file() for n in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+
+def test_read_only_root_is_extracted_into_the_cache(tiny_root, tmp_path, monkeypatch):
+    raw = tiny_root / "MNIST" / "raw"
+    raw.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    try:
+        root = prepare_root(tiny_root, download=False)
+    finally:
+        raw.chmod(0o755)
+    assert root != tiny_root and str(root).startswith(str(tmp_path / "cache"))
+    assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}-{k}-idx{d}-ubyte.gz" for s in ("train", "t10k")
+                                                           for k, d in (("images", 3), ("labels", 1)))
+    assert load_mnist(tiny_root, download=False).train_x.shape[0] == 40
+
+
+def test_fast_mode_keeps_only_the_first_images(shared_root):
+    data = load_mnist(shared_root, download=False)
+    assert len(data.train_x) == len(data.test_x) == FAST_IMAGES
+    assert data.train_y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert data.test_y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_the_real_files_from_the_shared_copy(shared_root, monkeypatch):
+    monkeypatch.delenv("MNISTLIB_FAST")
+    data = load_mnist(shared_root, download=False)
+    assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
+    assert abs(data.train_x.mean().item()) < 1e-3 and abs(data.train_x.std().item() - 1) < 1e-3
+    assert torch.bincount(data.test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_no_files_and_no_download_names_the_four_files(tmp_path):
+    with pytest.raises(MNISTDataError) as e:
+        load_mnist(tmp_path / "nowhere", download=False)
+    message = str(e.value)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert name in message
+    assert str(tmp_path / "nowhere" / "MNIST" / "raw") in message
+
+
+def test_one_missing_file_is_named(tiny_root):
+    (tiny_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(MNISTDataError, match=r"lacks t10k-labels-idx1-ubyte\."):
+        load_mnist(tiny_root, download=False)
+
+
+def test_truncated_gz_is_named(tiny_root):
+    gz = tiny_root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:-20])
+    with pytest.raises(MNISTDataError, match="train-images-idx3-ubyte.gz is corrupt or truncated"):
+        load_mnist(tiny_root, download=False)
+
+
+def test_gz_with_wrong_length_is_named(tiny_root):
+    gz = tiny_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(gz) as f:
+        blob = f.read()
+    with gzip.open(gz, "wb") as f:
+        f.write(blob[:-784])  # a valid gzip stream holding one image too few
+    with pytest.raises(MNISTDataError, match="t10k-images-idx3-ubyte.gz is truncated or corrupt"):
+        load_mnist(tiny_root, download=False)
+
+
+def test_corrupt_extracted_file_is_named(tiny_root):
+    raw = tiny_root / "MNIST" / "raw"
+    load_mnist(tiny_root, download=False)  # extracts
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"\0" * 64)
+    with pytest.raises(MNISTDataError, match="train-labels-idx1-ubyte is not an MNIST"):
+        load_mnist(tiny_root, download=False)
+
+
+def test_foreign_file_is_named(tiny_root):
+    raw = tiny_root / "MNIST" / "raw"
+    write_idx(raw / "train-labels-idx1-ubyte", torch.zeros(5, 28, 28))  # images where labels belong
+    with pytest.raises(MNISTDataError, match="train-labels-idx1-ubyte.gz is not an MNIST"):
+        load_mnist(tiny_root, download=False)
+
+
+def test_augmentation_is_the_identity_at_zero():
+    x = torch.randn(6, 1, 28, 28)
+    assert torch.allclose(affine(x, torch.zeros(6), torch.zeros(6, 2)), x, atol=1e-5)
+    assert torch.allclose(random_affine(x, 0.0, 0.0), x, atol=1e-5)
+
+
+def test_augmentation_keeps_shape_and_fills_with_background():
+    x = torch.full((4, 1, 28, 28), 2.0)
+    out = random_affine(x, 6.0, 0.1, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    # a shift of a whole image width leaves only background (black, before normalisation)
+    gone = affine(x, torch.zeros(4), torch.full((4, 2), 2.0))
+    assert torch.allclose(gone, torch.full_like(x, BACKGROUND), atol=1e-5)
+
+
+def test_rotation_by_90_degrees_turns_the_image():
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 2:5, 10:18] = 1.0  # a bar near the top
+    turned = affine(x, torch.tensor([torch.pi / 2]), torch.zeros(1, 2))
+    assert torch.allclose(turned, torch.rot90(x, 1, (2, 3)), atol=1e-4) or \
+        torch.allclose(turned, torch.rot90(x, -1, (2, 3)), atol=1e-4)
+
+
+def test_batches_cover_every_image_once_and_follow_the_seed():
+    x, y = torch.arange(10.0).view(10, 1, 1, 1), torch.arange(10)
+    order = lambda seed: torch.cat([yb for _, yb in Batches(x, y, 4, seed)]).tolist()
+    assert sorted(order(0)) == list(range(10)) and len(Batches(x, y, 4)) == 3
+    assert order(0) == order(0) != order(1)

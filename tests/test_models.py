@@ -1,0 +1,55 @@
+import pytest
+import torch
+from torch import nn
+
+from mnistlib.models import count_params, make_net, output_size
+from mnistlib.recipes import RECIPES, get_recipe
+
+
+@pytest.mark.parametrize("name, params", [("iteration1", 7344), ("iteration2", 8624), ("iteration3", 7384)])
+def test_parameter_counts_match_the_write_up(name, params):
+    recipe = get_recipe(name)
+    assert count_params(recipe.build()) == params == recipe.reported["params"]
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_iteration_maps_a_digit_to_ten_logits_under_10k_params(name):
+    model = get_recipe(name).build()
+    assert output_size(model) == (1, 10)
+    assert count_params(model) < 10_000
+    assert get_recipe(name).epochs <= 15
+
+
+def test_layers_are_conv_relu_bn_without_bias_or_padding():
+    model = get_recipe("iteration1").build()
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 5 and all(c.bias is None and c.padding == (0, 0) for c in convs)
+    kinds = [type(m).__name__ for m in model]
+    assert kinds[:3] == ["Conv2d", "ReLU", "BatchNorm2d"]
+    assert kinds[-3:] == ["AdaptiveAvgPool2d", "Conv2d", "Flatten"]  # no ReLU/BN after the classifier
+
+
+def test_iterations_differ_only_where_their_entries_say():
+    one, two, three = (get_recipe(f"iteration{i}") for i in (1, 2, 3))
+    changed = lambda a, b: {f for f in a.__dataclass_fields__ if getattr(a, f) != getattr(b, f)}
+    assert changed(one, two) == {"name", "summary", "head", "dropout", "rotate", "translate", "reported"}
+    assert changed(two, three) == {"name", "summary", "cfg", "lr", "milestones", "reported"}
+    assert sum(isinstance(m, nn.Dropout) for m in two.build()) == 2
+
+
+def test_unknown_iteration_names_the_known_ones():
+    with pytest.raises(ValueError, match="iteration1, iteration2, iteration3"):
+        get_recipe("iteration9")
+
+
+def test_bad_layer_lists_are_rejected():
+    with pytest.raises(ValueError, match="head"):
+        make_net((16,), head="dense")
+    with pytest.raises(ValueError, match="shrinks"):
+        make_net((16, "M", "M", "M", 16, 16))
+
+
+def test_padded_and_1x1_convs():
+    model = make_net(((8, 3, 1), "M", (4, 1, 0), 8), head="gap")
+    assert output_size(model) == (1, 10)
+    assert count_params(model) == 8 * 9 + 16 + 8 * 4 + 8 + 4 * 8 * 9 + 16 + 8 * 10
