@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 from . import results
 from .data import MNISTDataError, load_mnist
+from .models import count_params
 from .recipes import RECIPES, get_recipe
 
 
@@ -76,7 +76,7 @@ def _train_one(recipe, data, seed, epochs, out: Path):
 
 def cmd_list(args):
     for r in RECIPES.values():
-        print(f"{r.name:<12} {sum(p.numel() for p in r.build().parameters()):>6,} params  {r.summary}")
+        print(f"{r.name:<12} {count_params(r.build()):>6,} params  {r.summary}")
 
 
 def cmd_summary(args):

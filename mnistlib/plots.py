@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .data import MEAN, STD, fast_mode
+from .recipes import RECIPES
 from .results import ROOT, summarize
 
 FIGURES = ROOT / "figures"
@@ -102,8 +103,10 @@ def plot_seeds(records: list[dict], title: str | None = None):
 
 
 def plot_comparison(records_by_name: dict[str, list[dict]]):
-    """All iterations: mean test curve over seeds, and params vs final-epoch accuracy (± std)."""
+    """All iterations: mean test curve over seeds, and params vs final-epoch accuracy (± std),
+    with the write-up's single best-epoch claims as hollow grey markers."""
     fig, (curves, scatter) = plt.subplots(1, 2, figsize=(11, 4))
+    claimed = False
     for name, records in records_by_name.items():
         if not records:
             continue
@@ -113,6 +116,11 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
         s = summarize(records)
         scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4, label=name)
         scatter.annotate(name, (s["params"], s["final_mean"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        claim = RECIPES[name].reported if name in RECIPES else {}
+        if "best_test_acc" in claim:
+            scatter.plot(claim["params"], claim["best_test_acc"], "o", mfc="none", color="grey",
+                         label="write-up (best epoch, one run)" if not claimed else None)
+            claimed = True
     curves.set(xlabel="epoch", ylabel="test accuracy (%), mean over seeds", title="test accuracy")
     curves.set_ylim(97.5, 99.8)
     scatter.set(xlabel="trainable parameters", ylabel="final-epoch test accuracy (%)",

@@ -1,0 +1,59 @@
+"""The committed notebooks: executed in full mode, thin, each with its Colab badge."""
+import json
+import re
+
+import pytest
+
+from mnistlib.colab import REPOSITORY, badge
+from tests.conftest import PROJECT
+
+NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
+
+
+def cells(path, kind="code"):
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == kind]
+
+
+def text_of(cell):
+    out = []
+    for o in cell.get("outputs", []):
+        out.append("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(out)
+
+
+def test_the_series_is_there():
+    assert [p.name for p in NOTEBOOKS] == ["00_receptive_field.ipynb", "01_iteration1.ipynb", "02_iteration2.ipynb",
+                                           "03_iteration3.ipynb", "04_comparison.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_executed_in_full_mode(path):
+    code = cells(path)
+    assert all(c["execution_count"] is not None for c in code), "every code cell must carry its execution count"
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), "run top to bottom, once"
+    assert all("FAST MODE" not in text_of(c) for c in code), "stored outputs must come from a full run"
+    assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_badge_and_install_cell(path):
+    assert badge(path.name) in "".join(cells(path, "markdown")[0]["source"])
+    setup = "".join(cells(path)[0]["source"])
+    assert 'os.path.isdir("/content")' in setup and f"github.com/{REPOSITORY} " in setup
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_iteration_notebooks_show_their_figures(n):
+    path = PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb"
+    code = cells(path)
+    images = sum("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", []))
+    assert images >= 3  # curves, misclassified digits, seeds
+    trained = next(c for c in code if "ml.fit(" in "".join(c["source"]))
+    assert len(re.findall(r"^epoch +\d+ ", text_of(trained), re.M)) == 15  # the full 15 epochs ran
+    assert sum(len(c["source"]) for c in code) < 40 * len(code)  # thin: short cells that call mnistlib
+
+
+def test_iteration_notebooks_differ_only_in_prose_and_name():
+    strip = lambda p: ["".join(c["source"]).replace(p.stem.split("_")[1], "NAME") for c in cells(p)]
+    one, two, three = (strip(PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb") for n in (1, 2, 3))
+    assert one == two == three
