@@ -23,8 +23,10 @@ class Recipe:
     lr: float = 0.01                  # SGD learning rate
     momentum: float = 0.9             # the write-up names only "SGD"; momentum 0.9 is our choice
     weight_decay: float = 0.0
+    schedule: str = "step"            # "step": MultiStepLR below; "onecycle": OneCycleLR peaking at lr
     milestones: tuple = ()            # MultiStepLR: LR x gamma after these epochs
     gamma: float = 0.1
+    label_smoothing: float = 0.0
     rotate: float = 0.0               # augmentation: rotation up to +-rotate degrees
     translate: float = 0.0            # augmentation: shift up to translate x image size
     batch_size: int = 128

@@ -77,8 +77,10 @@ def _device_name(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool = True):
-    """One pass over `batches`; returns (mean loss, accuracy %) on the (augmented) batches."""
+def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool = True,
+                label_smoothing: float = 0.0, batch_schedule=None):
+    """One pass over `batches`; returns (mean loss, accuracy %) on the (augmented) batches.
+    `batch_schedule`, if given, is an LR scheduler stepped after every batch."""
     model.train()
     loss_sum = torch.zeros((), device=batches.x.device)
     correct = torch.zeros((), device=batches.x.device, dtype=torch.long)
@@ -86,10 +88,12 @@ def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool =
     bar = tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch")
     for step, (x, y) in enumerate(bar, 1):
         logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if batch_schedule is not None:
+            batch_schedule.step()
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
@@ -112,6 +116,16 @@ def evaluate(model, x, y):
     return loss, 100 * (logits.argmax(1) == y).sum().item() / len(y)
 
 
+def make_schedule(recipe: Recipe, optimizer, epochs: int, steps_per_epoch: int):
+    """(scheduler, per_batch): MultiStepLR stepped per epoch, or OneCycleLR stepped per batch."""
+    if recipe.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, epochs=epochs,
+                                                   steps_per_epoch=steps_per_epoch), True
+    if recipe.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), recipe.gamma), False
+    raise ValueError(f"unknown schedule {recipe.schedule!r}: use 'step' or 'onecycle'")
+
+
 def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = None,
         progress: bool = True, log=tqdm.write, on_epoch=None) -> Run:
     """Train `recipe` from scratch on `data` (already on its device) and test after each epoch.
@@ -129,16 +143,18 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     model = recipe.build().to(data.device, memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
-    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), recipe.gamma)
     batches = Batches(data.train_x, data.train_y, recipe.batch_size, seed, recipe.rotate, recipe.translate)
+    schedule, per_batch = make_schedule(recipe, optimizer, epochs, len(batches))
     run = Run(recipe, seed, model)
     epoch_bar = tqdm(range(1, epochs + 1), desc=recipe.name, unit="epoch", disable=not progress)
     try:
         for epoch in epoch_bar:
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-            train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress)
+            train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress,
+                                                recipe.label_smoothing, schedule if per_batch else None)
             test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
-            schedule.step()
+            if not per_batch:
+                schedule.step()
             run.history.append({
                 "epoch": epoch, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 4),
                 "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 4),

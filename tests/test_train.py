@@ -67,3 +67,19 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             pick_device("cuda")
+
+
+def test_onecycle_steps_every_batch(data):
+    from dataclasses import replace
+    recipe = replace(get_recipe("iteration3"), schedule="onecycle", lr=0.2, milestones=(), label_smoothing=0.1)
+    run = fit(recipe, data, seed=0, epochs=4, progress=False, log=None)
+    lrs = [h["lr"] for h in run.history]
+    assert lrs[0] == pytest.approx(0.2 / 25)  # OneCycleLR starts at max_lr / div_factor
+    assert lrs[1] > lrs[0] and lrs[3] < lrs[2]  # up, then down, within the run
+    assert run.history[-1]["test_acc"] > 50
+
+
+def test_unknown_schedule_is_an_error(data):
+    from dataclasses import replace
+    with pytest.raises(ValueError, match="unknown schedule 'cosine'"):
+        fit(replace(get_recipe("iteration1"), schedule="cosine"), data, epochs=1, progress=False, log=None)
