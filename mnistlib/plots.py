@@ -12,7 +12,7 @@ import torch
 
 from .data import MEAN, STD, fast_mode
 from .recipes import RECIPES
-from .results import ROOT, summarize
+from .results import ROOT, split_held_out, summarize
 
 FIGURES = ROOT / "figures"
 
@@ -104,10 +104,12 @@ def plot_seeds(records: list[dict], title: str | None = None):
 
 def plot_comparison(records_by_name: dict[str, list[dict]]):
     """All iterations: mean test curve over seeds, and params vs final-epoch accuracy (± std),
-    with the write-up's single best-epoch claims as hollow grey markers."""
+    with the write-up's single best-epoch claims as hollow grey markers. Seeds 0-4 only:
+    held-out seeds are reported beside them, not mixed in."""
     fig, (curves, scatter) = plt.subplots(1, 2, figsize=(11, 4))
     claimed = False
     for name, records in records_by_name.items():
+        records = split_held_out(records)[0]
         if not records:
             continue
         epochs = [h["epoch"] for h in records[0]["history"]]

@@ -72,7 +72,21 @@ ITERATION3 = replace(
     reported={"params": 7384, "best_test_acc": 99.40, "best_epoch": 14},
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3)}
+ITERATION4 = replace(
+    ITERATION3,
+    name="iteration4",
+    summary="one max-pool, three convs after it on larger maps, GAP + 1x1 head; rotation +-7 deg, "
+    "Dropout 0.05; OneCycle LR peaking at 0.1 and annealing to ~0",
+    cfg=(8, 12, "M", 16, 16, 16),
+    head="gap",
+    dropout=0.05,
+    rotate=7.0,
+    schedule="onecycle",
+    milestones=(),
+    reported={},
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3, ITERATION4)}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -12,6 +12,10 @@ def test_parameter_counts_match_the_write_up(name, params):
     assert count_params(recipe.build()) == params == recipe.reported["params"]
 
 
+def test_iteration4_stays_under_8000_params():
+    assert count_params(get_recipe("iteration4").build()) == 7568
+
+
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_every_iteration_maps_a_digit_to_ten_logits_under_10k_params(name):
     model = get_recipe(name).build()

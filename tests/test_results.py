@@ -46,7 +46,8 @@ def test_committed_records_are_complete_runs():
         assert not r["interrupted"] and not r["fast_mode"] and r["epochs"] == 15 == len(r["history"])
         assert r["final_test_acc"] == r["history"][-1]["test_acc"]
     for name in ("iteration1", "iteration2", "iteration3"):
-        assert [r["seed"] for r in records if r["iteration"] == name][:5] == [0, 1, 2, 3, 4]
+        assert [r["seed"] for r in records if r["iteration"] == name] == [0, 1, 2, 3, 4]
+    assert [r["seed"] for r in records if r["iteration"] == "iteration4"] == [0, 1, 2, 3, 4, 10, 11, 12]
 
 
 def test_repository_address_is_in_one_place(tmp_path, monkeypatch):
