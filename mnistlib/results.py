@@ -76,14 +76,14 @@ def summarize(records: list[dict]) -> dict:
         raise ValueError("no complete run records to summarise: make them with "
                          "`python -m mnistlib study NAME --seeds 0-4`")
     final = [r["final_test_acc"] for r in records]
-    best = [r["best_test_acc"] for r in records]
+    (final_mean, final_std), (best_mean, best_std) = _mean_std(final), _mean_std([r["best_test_acc"] for r in records])
     return {
         "iteration": records[0]["iteration"],
         "params": records[0]["params"],
         "seeds": [r["seed"] for r in records],
-        "final_mean": _mean_std(final)[0], "final_std": _mean_std(final)[1],
+        "final_mean": final_mean, "final_std": final_std,
         "final_min": min(final), "final_max": max(final),
-        "best_mean": _mean_std(best)[0], "best_std": _mean_std(best)[1],
+        "best_mean": best_mean, "best_std": best_std,
         "train_mean": statistics.fmean(r["history"][-1]["train_acc"] for r in records),
         "device": records[0].get("device_name", records[0]["device"]),
     }
