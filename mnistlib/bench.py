@@ -24,13 +24,12 @@ from .train import fit
 def _baseline_epochs(root, device, epochs: int, recipe) -> list[float]:
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
-    train = baseline_loader(root, recipe)
+    limit = FAST_IMAGES if fast_mode() else None
+    train = baseline_loader(root, recipe, limit=limit)
     test = datasets.MNIST(prepare_root(root), train=False,
                           transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]))
-    if fast_mode():
-        train = DataLoader(Subset(train.dataset, range(FAST_IMAGES)), batch_size=recipe.batch_size,
-                           shuffle=True, num_workers=2)
-        test = Subset(test, range(FAST_IMAGES))
+    if limit is not None:
+        test = Subset(test, range(limit))
     test = DataLoader(test, batch_size=1000, num_workers=2)
     torch.manual_seed(0)
     model = recipe.build().to(device)

@@ -227,11 +227,11 @@ class Batches:
             yield xb, self.y[idx]
 
 
-def baseline_loader(root, recipe, workers: int = 2):
+def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None):
     """The conventional pipeline, kept only as the benchmark's baseline: PIL images through
     per-sample torchvision transforms in DataLoader workers (the same augmentation
-    parameters, from the same recipe)."""
-    from torch.utils.data import DataLoader
+    parameters, from the same recipe). `limit` keeps the first images only (fast mode)."""
+    from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
     tf = transforms.Compose([
         transforms.RandomAffine(recipe.rotate, translate=(recipe.translate, recipe.translate)),
@@ -239,5 +239,7 @@ def baseline_loader(root, recipe, workers: int = 2):
         transforms.Normalize((MEAN,), (STD,)),
     ])
     ds = datasets.MNIST(prepare_root(root), train=True, transform=tf)
+    if limit is not None:
+        ds = Subset(ds, range(limit))
     return DataLoader(ds, batch_size=recipe.batch_size, shuffle=True, num_workers=workers,
                       persistent_workers=workers > 0)
