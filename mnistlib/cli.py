@@ -46,6 +46,21 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _override(text: str) -> tuple[str, object]:
+    """'batch_size=64' -> ('batch_size', 64): one recipe field, its value as a Python literal."""
+    import ast
+    from dataclasses import fields
+    from .recipes import Recipe
+    key, sep, value = text.partition("=")
+    names = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
+    if not sep or key not in names:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of: {', '.join(names)}; got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal (e.g. 64, 0.1, (8, 'M', 16))") from None
+
+
 def _setup(args) -> torch.device:
     from .train import pick_device
     if getattr(args, "threads", None):
@@ -69,8 +84,9 @@ def _train_one(recipe, data, seed, epochs, out: Path):
         return run
     results.save_record(run.record(), out)
     partial.unlink(missing_ok=True)
-    print(f"final-epoch test acc {run.final_test_acc:.2f}%  (best epoch {run.best_test_acc:.2f}%, "
-          f"test-selected)  record: {out}")
+    split = run.evaluated_on
+    print(f"final-epoch {split} acc {run.final_test_acc:.2f}%  (best epoch {run.best_test_acc:.2f}%, "
+          f"{split}-selected)  record: {out}")
     return run
 
 
@@ -88,9 +104,15 @@ def cmd_summary(args):
 
 
 def cmd_train(args):
+    from dataclasses import replace
+    if args.set:  # a variant of a registered recipe, e.g. for a search on the validation split
+        args.name = replace(args.name, **dict(args.set))
     device = _setup(args)
     data = load_mnist(args.data_root, device)
-    out = args.out or Path("runs") / f"{args.name.name}-seed{args.seed}.json"
+    suffix = ""
+    if args.validation:  # one sixth of the training images: 10,000 of 60,000
+        data, suffix = data.validation_split(len(data.train_x) // 6), "-validation"
+    out = args.out or Path("runs") / f"{args.name.name}-seed{args.seed}{suffix}.json"
     run = _train_one(args.name, data, args.seed, args.epochs, out)
     return 130 if run.interrupted else 0
 
@@ -165,6 +187,12 @@ def main(argv=None) -> int:
     t.add_argument("name", type=_recipe, help=", ".join(RECIPES))
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", type=Path, default=None, help="record path (default: runs/NAME-seedS.json)")
+    t.add_argument("--validation", action="store_true",
+                   help="train on the first 50,000 training images and measure on the last 10,000 instead of "
+                   "the test set: for choosing between configurations")
+    t.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one recipe field for this run, e.g. --set batch_size=64 (repeatable; "
+                   "the record lists the changes)")
     common(t)
     t.set_defaults(func=cmd_train)
 

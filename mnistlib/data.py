@@ -40,6 +40,7 @@ FILES = {                                        # name -> (magic number, bytes 
 }
 
 
+VALIDATION_IMAGES = 10_000  # held out of the 60,000 training images for configuration search
 FAST_IMAGES = 512                                # per split, in fast mode
 
 
@@ -146,10 +147,18 @@ class MNISTTensors:
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    eval_split: str = "test"  # what test_x/test_y are: "test", or "validation" (see validation_split)
 
     @property
     def device(self) -> torch.device:
         return self.train_x.device
+
+    def validation_split(self, n: int = VALIDATION_IMAGES) -> "MNISTTensors":
+        """Train on all but the last `n` training images and measure on those instead of the
+        test set: the split for choosing between configurations, so the test set never does."""
+        if not 0 < n < len(self.train_x):
+            raise ValueError(f"validation size must be between 1 and {len(self.train_x) - 1}, got {n}")
+        return MNISTTensors(self.train_x[:-n], self.train_y[:-n], self.train_x[-n:], self.train_y[-n:], "validation")
 
 
 def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -181,12 +190,16 @@ def load_mnist(root: str | Path | None = None, device="cpu", download: bool = Tr
 
 # --- batches and augmentation, all on the device ------------------------------------------
 
-def affine(x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate image i by angle[i] radians and shift it by shift[i] = (dx, dy), in units of
-    half the image size (grid_sample's coordinates: the image spans -1..1). The area that
-    comes in from outside is background (a black pixel), as with torchvision's fill=0.
+def affine(x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor,
+           zoom: torch.Tensor | None = None) -> torch.Tensor:
+    """Rotate image i by angle[i] radians, shift it by shift[i] = (dx, dy), in units of
+    half the image size (grid_sample's coordinates: the image spans -1..1), and, if given,
+    magnify it by zoom[i]. The area that comes in from outside is background (a black
+    pixel), as with torchvision's fill=0.
     """
     cos, sin = angle.cos(), angle.sin()
+    if zoom is not None:  # the grid says where each output pixel samples: 1/zoom magnifies
+        cos, sin = cos / zoom, sin / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
                          torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -195,12 +208,16 @@ def affine(x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor) -> torch.T
 
 
 def random_affine(x: torch.Tensor, degrees: float, translate: float,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, scale: float = 0.0) -> torch.Tensor:
     """The whole batch at once: angles uniform in +-degrees, shifts uniform in
-    +-translate x image size on each axis (torchvision RandomAffine's parameters)."""
+    +-translate x image size on each axis, and (if scale > 0) zoom uniform in
+    1 +- scale (torchvision RandomAffine's parameters)."""
     n = x.shape[0]
     u = torch.rand(n, 3, device=x.device, generator=generator) * 2 - 1
-    return affine(x, u[:, 0] * math.radians(degrees), u[:, 1:] * 2 * translate)
+    zoom = None
+    if scale:  # drawn after the others, so recipes without it keep their random stream
+        zoom = 1 + scale * (torch.rand(n, device=x.device, generator=generator) * 2 - 1)
+    return affine(x, u[:, 0] * math.radians(degrees), u[:, 1:] * 2 * translate, zoom)
 
 
 class Batches:
@@ -210,9 +227,10 @@ class Batches:
     so a seed fixes every batch; nothing crosses between host and device per step.
     """
 
-    def __init__(self, x, y, batch_size: int, seed: int = 0, rotate: float = 0.0, translate: float = 0.0):
+    def __init__(self, x, y, batch_size: int, seed: int = 0, rotate: float = 0.0, translate: float = 0.0,
+                 scale: float = 0.0):
         self.x, self.y, self.batch_size = x, y, batch_size
-        self.rotate, self.translate = rotate, translate
+        self.rotate, self.translate, self.scale = rotate, translate, scale
         self.generator = torch.Generator(device=x.device).manual_seed(seed)
 
     def __len__(self) -> int:
@@ -222,8 +240,8 @@ class Batches:
         order = torch.randperm(len(self.x), device=self.x.device, generator=self.generator)
         for idx in order.split(self.batch_size):
             xb = self.x[idx]
-            if self.rotate or self.translate:
-                xb = random_affine(xb, self.rotate, self.translate, self.generator)
+            if self.rotate or self.translate or self.scale:
+                xb = random_affine(xb, self.rotate, self.translate, self.generator, self.scale)
             yield xb, self.y[idx]
 
 
@@ -234,7 +252,8 @@ def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None):
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
     tf = transforms.Compose([
-        transforms.RandomAffine(recipe.rotate, translate=(recipe.translate, recipe.translate)),
+        transforms.RandomAffine(recipe.rotate, translate=(recipe.translate, recipe.translate),
+                                scale=(1 - recipe.scale, 1 + recipe.scale) if recipe.scale else None),
         transforms.ToTensor(),
         transforms.Normalize((MEAN,), (STD,)),
     ])

@@ -116,7 +116,7 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
         mean = [sum(r["history"][e]["test_acc"] for r in records) / len(records) for e in range(len(epochs))]
         curves.plot(epochs, mean, "o-", ms=3, label=name)
         s = summarize(records)
-        scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4, label=name)
+        scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4)  # named in place
         scatter.annotate(name, (s["params"], s["final_mean"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
         claim = RECIPES[name].reported if name in RECIPES else {}
         if "best_test_acc" in claim:
@@ -130,7 +130,9 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     for ax in (curves, scatter):
         ax.axhline(99.4, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    curves.legend(fontsize=8, loc="lower right")
+    if claimed:
+        scatter.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 

@@ -29,6 +29,7 @@ class Recipe:
     label_smoothing: float = 0.0
     rotate: float = 0.0               # augmentation: rotation up to +-rotate degrees
     translate: float = 0.0            # augmentation: shift up to translate x image size
+    scale: float = 0.0                # augmentation: zoom by a factor in 1 +- scale
     batch_size: int = 128
     epochs: int = 15
     reported: dict = field(default_factory=dict)  # the write-up's own claims, for comparison only
@@ -38,7 +39,7 @@ class Recipe:
 
     @property
     def augments(self) -> bool:
-        return self.rotate > 0 or self.translate > 0
+        return self.rotate > 0 or self.translate > 0 or self.scale > 0
 
 
 ITERATION1 = Recipe(
@@ -86,7 +87,32 @@ ITERATION4 = replace(
     reported={},
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3, ITERATION4)}
+
+def padded(*channels) -> tuple:
+    """Layer list of padded 3x3 convs ((n, 3, 1): the map keeps its size), "M" passed through."""
+    return tuple(c if c == "M" else (c, 3, 1) for c in channels)
+
+
+ITERATION5 = replace(
+    ITERATION4,
+    name="iteration5",
+    summary="under 4k: three blocks of three padded 3x3 convs (4, 8, 8 channels) at 28, 14 and 7 px, "
+    "max-pool between blocks, GAP + 1x1 head; no dropout; +-7 deg, 9% shift and 9% zoom",
+    cfg=padded(4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8),
+    dropout=0.0,
+    translate=0.09,
+    scale=0.09,
+)
+
+ITERATION6 = replace(
+    ITERATION5,
+    name="iteration6",
+    summary="under 3k: iteration 5 with one conv fewer in the first and in the last block",
+    cfg=padded(4, 4, "M", 8, 8, 8, "M", 8, 8),
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3, ITERATION4, ITERATION5,
+                                                   ITERATION6)}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -59,6 +59,8 @@ def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR, complete: b
         rec = json.loads(path.read_text())
         if name and rec["iteration"] != name:
             continue
+        if rec.get("evaluated_on", "test") != "test" or rec.get("recipe_changes"):
+            continue  # validation-split runs and recipe variants are not the iteration's results
         if complete and (rec.get("interrupted") or rec.get("fast_mode")
                          or rec["epochs"] != rec.get("planned_epochs", rec["epochs"])):
             continue

@@ -36,6 +36,8 @@ def test_help():
     (["train", "iteration1", "--device", "tpu"], "invalid choice"),
     (["study", "iteration1", "--seeds", "4-2"], "bad seed list"),
     (["fly"], "invalid choice"),
+    (["train", "iteration1", "--set", "colour=3"], "expected FIELD=VALUE with FIELD one of: cfg, head"),
+    (["train", "iteration1", "--set", "lr=fast"], "'fast' is not a Python literal"),
 ])
 def test_bad_input_is_one_line_and_nonzero(args, fragment, capsys):
     with pytest.raises(SystemExit) as e:
@@ -65,6 +67,17 @@ def test_train_writes_a_record(shared_root, tmp_path):
     rec = json.loads((tmp_path / "r.json").read_text())
     assert (rec["iteration"], rec["params"], rec["seed"], rec["epochs"], rec["fast_mode"]) == ("iteration3", 7384, 2, 1, True)
     assert "epoch  1" in out.stdout
+
+
+def test_train_on_the_validation_split(shared_root, tmp_path):
+    out = cli("train", "iteration5", "--validation", "--set", "batch_size=64", "--set", "cfg=(4, 'M', 8)",
+              "--data-root", str(shared_root), "--out", str(tmp_path / "v.json"), env={"MNISTLIB_FAST": "1"})
+    assert out.returncode == 0, out.stderr
+    rec = json.loads((tmp_path / "v.json").read_text())
+    assert rec["evaluated_on"] == "validation" and "final-epoch validation acc" in out.stdout
+    assert rec["recipe_changes"] == {"batch_size": 64, "cfg": [4, "M", 8]} and rec["params"] == 4 * 9 + 8 + 4 * 8 * 9 + 16 + 80
+    from mnistlib.results import load_records
+    assert load_records(runs_dir=tmp_path) == []  # never mixed into an iteration's results
 
 
 def test_study_summarises_seeds(shared_root, tmp_path):

@@ -4,8 +4,8 @@ import stat
 import pytest
 import torch
 
-from mnistlib.data import (BACKGROUND, FAST_IMAGES, MEAN, STD, Batches, MNISTDataError, affine, load_mnist,
-                           prepare_root, random_affine)
+from mnistlib.data import (BACKGROUND, FAST_IMAGES, MEAN, STD, Batches, MNISTDataError, MNISTTensors, affine,
+                           load_mnist, prepare_root, random_affine)
 from tests.conftest import write_idx
 
 
@@ -108,6 +108,38 @@ def test_augmentation_keeps_shape_and_fills_with_background():
     # a shift of a whole image width leaves only background (black, before normalisation)
     gone = affine(x, torch.zeros(4), torch.full((4, 2), 2.0))
     assert torch.allclose(gone, torch.full_like(x, BACKGROUND), atol=1e-5)
+
+
+def test_zoom_magnifies_about_the_centre():
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 12:16, 12:16] = 1.0  # a 4x4 square in the middle
+    big = affine(x, torch.zeros(1), torch.zeros(1, 2), torch.tensor([2.0]))
+    assert (big > 0.5).sum() == 64 and big[0, 0, 10:18, 10:18].min() > 0.5  # 8x8, same centre
+    assert torch.allclose(affine(x, torch.zeros(1), torch.zeros(1, 2), torch.ones(1)), x, atol=1e-5)
+
+
+def test_zoom_leaves_the_other_augmentations_random_stream_alone():
+    x = torch.randn(5, 1, 28, 28)
+    draw = lambda scale: random_affine(x, 6.0, 0.1, torch.Generator().manual_seed(3), scale)
+    assert torch.equal(draw(0.0), draw(0.0)) and not torch.allclose(draw(0.0), draw(0.1))
+    no_zoom = affine(x, *_first_draw(5, 6.0, 0.1, 3))
+    assert torch.allclose(draw(0.0), no_zoom, atol=1e-6)
+
+
+def _first_draw(n, degrees, translate, seed):
+    import math
+    u = torch.rand(n, 3, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return u[:, 0] * math.radians(degrees), u[:, 1:] * 2 * translate
+
+
+def test_validation_split_holds_out_the_last_training_images():
+    x, y = torch.arange(12.0).view(12, 1, 1, 1), torch.arange(12)
+    data = MNISTTensors(x, y, x[:3], y[:3])
+    val = data.validation_split(2)
+    assert val.eval_split == "validation" and data.eval_split == "test"
+    assert val.train_y.tolist() == list(range(10)) and val.test_y.tolist() == [10, 11]
+    with pytest.raises(ValueError, match="validation size"):
+        data.validation_split(12)
 
 
 def test_rotation_by_90_degrees_turns_the_image():

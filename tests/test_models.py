@@ -12,8 +12,17 @@ def test_parameter_counts_match_the_write_up(name, params):
     assert count_params(recipe.build()) == params == recipe.reported["params"]
 
 
-def test_iteration4_stays_under_8000_params():
-    assert count_params(get_recipe("iteration4").build()) == 7568
+@pytest.mark.parametrize("name, params, budget", [("iteration4", 7568, 8000), ("iteration5", 3692, 4000),
+                                                  ("iteration6", 2948, 3000)])
+def test_later_iterations_stay_under_their_budgets(name, params, budget):
+    assert count_params(get_recipe(name).build()) == params < budget
+
+
+def test_iteration6_is_iteration5_minus_two_convs():
+    five, six = get_recipe("iteration5"), get_recipe("iteration6")
+    convs = lambda r: [m for m in r.build() if isinstance(m, nn.Conv2d)]
+    assert len(convs(five)) - len(convs(six)) == 2
+    assert all(c.padding == (1, 1) for c in convs(five)[:-1])  # padded 3x3; the 1x1 head has none
 
 
 @pytest.mark.parametrize("name", list(RECIPES))

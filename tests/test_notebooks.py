@@ -23,7 +23,8 @@ def text_of(cell):
 
 def test_the_series_is_there():
     assert [p.name for p in NOTEBOOKS] == ["00_receptive_field.ipynb", "01_iteration1.ipynb", "02_iteration2.ipynb",
-                                           "03_iteration3.ipynb", "04_iteration4.ipynb", "05_comparison.ipynb"]
+                                           "03_iteration3.ipynb", "04_iteration4.ipynb", "05_iteration5.ipynb",
+                                           "06_iteration6.ipynb", "07_comparison.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -42,7 +43,7 @@ def test_colab_badge_and_install_cell(path):
     assert 'os.path.isdir("/content")' in setup and f"github.com/{REPOSITORY} " in setup
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
 def test_iteration_notebooks_show_their_figures(n):
     path = PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb"
     code = cells(path)
@@ -55,5 +56,5 @@ def test_iteration_notebooks_show_their_figures(n):
 
 def test_iteration_notebooks_differ_only_in_prose_and_name():
     strip = lambda p: ["".join(c["source"]).replace(p.stem.split("_")[1], "NAME") for c in cells(p)]
-    first, *others = (strip(PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb") for n in (1, 2, 3, 4))
+    first, *others = (strip(PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb") for n in (1, 2, 3, 4, 5, 6))
     assert all(other == first for other in others)

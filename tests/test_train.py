@@ -37,6 +37,18 @@ def test_record_has_the_documented_fields(data):
     assert (rec["iteration"], rec["params"], rec["seed"], rec["epochs"]) == ("iteration2", 8624, 3, 2)
     assert set(rec["history"][0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
     assert rec["final_test_acc"] == rec["history"][-1]["test_acc"] <= rec["best_test_acc"]
+    assert rec["evaluated_on"] == "test"
+
+
+def test_malloc_setting_applies_on_linux_and_runs_stay_deterministic(data):
+    import sys
+    from mnistlib.train import keep_freed_memory
+    assert keep_freed_memory() == sys.platform.startswith("linux")  # glibc here; a no-op elsewhere
+    recipe = get_recipe("iteration5")  # also exercises the zoom augmentation
+    a = fit(recipe, data, seed=0, epochs=1, progress=False, log=None)
+    keep_freed_memory()
+    b = fit(recipe, data, seed=0, epochs=1, progress=False, log=None)
+    assert a.history[0]["test_loss"] == b.history[0]["test_loss"]
 
 
 def test_schedule_follows_the_recipe(data):
