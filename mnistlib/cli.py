@@ -134,7 +134,7 @@ def cmd_study(args):
           f"(min {s['final_min']:.2f}, max {s['final_max']:.2f}); "
           f"best-epoch {s['best_mean']:.2f} ± {s['best_std']:.2f} (test-selected, for reference)")
     all_records = results.load_records(args.name.name, args.runs_dir)
-    path = all_records and save(plot_seeds(all_records), f"{args.name.name}-seeds")
+    path = all_records and save(plot_seeds(all_records), f"{args.name.name}-seeds", results.figures_dir(args.runs_dir))
     if path:
         print(f"figure: {path} (all {len(all_records)} complete records in {args.runs_dir})")
     return 0
@@ -151,8 +151,8 @@ def cmd_figures(args):
     if not by_name:
         raise ValueError(f"no complete run records in {args.runs_dir}: run `python -m mnistlib study NAME` first")
     for name, recs in by_name.items():
-        print(f"figure: {save(plot_seeds(recs), f'{name}-seeds')}")
-    print(f"figure: {save(plot_comparison(by_name), 'comparison')}")
+        print(f"figure: {save(plot_seeds(recs), f'{name}-seeds', results.figures_dir(args.runs_dir))}")
+    print(f"figure: {save(plot_comparison(by_name), 'comparison', results.figures_dir(args.runs_dir))}")
 
 
 def cmd_bench(args):
@@ -199,7 +199,8 @@ def main(argv=None) -> int:
     st = sub.add_parser("study", help="train several seeds; records to figures/runs/, prints mean ± std")
     st.add_argument("name", type=_recipe, help=", ".join(RECIPES))
     st.add_argument("--seeds", type=_seeds, default=results.parse_seeds("0-4"), help="e.g. 0-4 or 0-4,10-12")
-    st.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR)
+    st.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR,
+                    help="where records go (default: figures/runs/); the seed plot of another folder is saved in it")
     common(st)
     st.set_defaults(func=cmd_study)
 

@@ -37,6 +37,12 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(set(seeds))
 
 
+def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
+    """Where figures made from runs_dir go: figures/ for the committed records, else runs_dir
+    itself, so a study run elsewhere never overwrites the committed figures."""
+    return ROOT / "figures" if Path(runs_dir).resolve() == RUNS_DIR.resolve() else Path(runs_dir)
+
+
 def record_path(name: str, seed: int, runs_dir: Path = RUNS_DIR) -> Path:
     return Path(runs_dir) / f"{name}-seed{seed}.json"
 

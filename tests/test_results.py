@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from mnistlib import colab
-from mnistlib.results import RUNS_DIR, format_seeds, load_records, parse_seeds, results_table, summarize
+from mnistlib.results import (RUNS_DIR, figures_dir, format_seeds, load_records, parse_seeds, results_table,
+                              summarize)
 from tests.conftest import PROJECT
 
 
@@ -37,6 +38,11 @@ def test_summary_is_final_epoch_mean_and_sample_std(tmp_path):
     assert s["best_mean"] == pytest.approx((99.5 + 99.2 + 99.6) / 3)
     table = results_table(["iteration1"], tmp_path)
     assert "**99.20 ± 0.20**" in table and "98.99 (best epoch, 9), one run" in table
+
+
+def test_figures_from_other_runs_dirs_stay_beside_them(tmp_path):
+    assert figures_dir() == figures_dir(RUNS_DIR / ".." / "runs") == RUNS_DIR.parent
+    assert figures_dir(tmp_path) == tmp_path
 
 
 def test_committed_records_are_complete_runs():
