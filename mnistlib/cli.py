@@ -14,7 +14,7 @@ import torch
 from . import results
 from .data import MNISTDataError, load_mnist
 from .models import count_params
-from .recipes import RECIPES, get_recipe
+from .recipes import RECIPES, Recipe, get_recipe
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,7 +50,6 @@ def _override(text: str) -> tuple[str, object]:
     """'batch_size=64' -> ('batch_size', 64): one recipe field, its value as a Python literal."""
     import ast
     from dataclasses import fields
-    from .recipes import Recipe
     key, sep, value = text.partition("=")
     names = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
     if not sep or key not in names:
@@ -110,8 +109,8 @@ def cmd_train(args):
     device = _setup(args)
     data = load_mnist(args.data_root, device)
     suffix = ""
-    if args.validation:  # one sixth of the training images: 10,000 of 60,000
-        data, suffix = data.validation_split(len(data.train_x) // 6), "-validation"
+    if args.validation:
+        data, suffix = data.validation_split(), "-validation"
     out = args.out or Path("runs") / f"{args.name.name}-seed{args.seed}{suffix}.json"
     run = _train_one(args.name, data, args.seed, args.epochs, out)
     return 130 if run.interrupted else 0
@@ -150,9 +149,10 @@ def cmd_figures(args):
     by_name = {name: recs for name, recs in by_name.items() if recs}
     if not by_name:
         raise ValueError(f"no complete run records in {args.runs_dir}: run `python -m mnistlib study NAME` first")
+    folder = results.figures_dir(args.runs_dir)
     for name, recs in by_name.items():
-        print(f"figure: {save(plot_seeds(recs), f'{name}-seeds', results.figures_dir(args.runs_dir))}")
-    print(f"figure: {save(plot_comparison(by_name), 'comparison', results.figures_dir(args.runs_dir))}")
+        print(f"figure: {save(plot_seeds(recs), f'{name}-seeds', folder)}")
+    print(f"figure: {save(plot_comparison(by_name), 'comparison', folder)}")
 
 
 def cmd_bench(args):

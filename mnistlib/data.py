@@ -40,7 +40,6 @@ FILES = {                                        # name -> (magic number, bytes 
 }
 
 
-VALIDATION_IMAGES = 10_000  # held out of the 60,000 training images for configuration search
 FAST_IMAGES = 512                                # per split, in fast mode
 
 
@@ -153,9 +152,12 @@ class MNISTTensors:
     def device(self) -> torch.device:
         return self.train_x.device
 
-    def validation_split(self, n: int = VALIDATION_IMAGES) -> "MNISTTensors":
-        """Train on all but the last `n` training images and measure on those instead of the
-        test set: the split for choosing between configurations, so the test set never does."""
+    def validation_split(self, n: int | None = None) -> "MNISTTensors":
+        """Train on all but the last `n` training images (default: one sixth, 10,000 of 60,000)
+        and measure on those instead of the test set: the split for choosing between
+        configurations, so the test set never does."""
+        if n is None:
+            n = len(self.train_x) // 6
         if not 0 < n < len(self.train_x):
             raise ValueError(f"validation size must be between 1 and {len(self.train_x) - 1}, got {n}")
         return MNISTTensors(self.train_x[:-n], self.train_y[:-n], self.train_x[-n:], self.train_y[-n:], "validation")

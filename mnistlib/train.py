@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .data import Batches, MNISTTensors, fast_mode
 from .models import count_params
-from .recipes import Recipe
+from .recipes import RECIPES, Recipe
 
 EVAL_BATCH = 1000
 POSTFIX_EVERY = 50  # steps between progress-bar updates (each one syncs with the device)
@@ -95,11 +95,8 @@ class Run:
             "best_test_acc": self.best_test_acc,
         }
 
-
     def recipe_changes(self) -> dict:
         """Fields where this run's recipe differs from the registry entry of the same name."""
-        from dataclasses import fields
-        from .recipes import RECIPES
         registered = RECIPES.get(self.recipe.name)
         if registered is None:
             return {"unregistered": True}
