@@ -140,7 +140,10 @@ def cmd_study(args):
 
 
 def cmd_table(args):
-    print(results.results_table(runs_dir=args.runs_dir))
+    if args.validation:
+        print(results.validation_table(args.runs_dir or results.VALIDATION_DIR))
+    else:
+        print(results.results_table(runs_dir=args.runs_dir or results.RUNS_DIR))
 
 
 def cmd_figures(args):
@@ -205,7 +208,10 @@ def main(argv=None) -> int:
     st.set_defaults(func=cmd_study)
 
     tb = sub.add_parser("table", help="the README results table, from the records in figures/runs/")
-    tb.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR)
+    tb.add_argument("--validation", action="store_true",
+                    help="instead, the validation-split variants (records in figures/runs/validation/), one row each")
+    tb.add_argument("--runs-dir", type=Path, default=None,
+                    help="default: figures/runs/, or figures/runs/validation/ with --validation")
     tb.set_defaults(func=cmd_table)
 
     fg = sub.add_parser("figures", help="redraw figures/*-seeds.png and comparison.png from figures/runs/")

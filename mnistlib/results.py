@@ -17,6 +17,7 @@ from .recipes import RECIPES
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = ROOT / "figures" / "runs"
+VALIDATION_DIR = RUNS_DIR / "validation"  # validation-split runs of recipe variants (train --validation)
 PROTOCOL_SEEDS = range(5)  # results are reported over seeds 0-4; any other seeds are held out
 
 
@@ -57,6 +58,12 @@ def save_record(record: dict, path: str | Path) -> None:
     os.replace(f.name, path)
 
 
+def is_complete(record: dict) -> bool:
+    """Not interrupted, not fast mode, all planned epochs: the only runs a summary may use."""
+    return not (record.get("interrupted") or record.get("fast_mode")
+                or record["epochs"] != record.get("planned_epochs", record["epochs"]))
+
+
 def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR, complete: bool = True) -> list[dict]:
     """Records in runs_dir (of one iteration if `name`), sorted by seed. With `complete`,
     interrupted, fast-mode and shortened runs are left out of summaries."""
@@ -67,8 +74,7 @@ def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR, complete: b
             continue
         if rec.get("evaluated_on", "test") != "test" or rec.get("recipe_changes"):
             continue  # validation-split runs and recipe variants are not the iteration's results
-        if complete and (rec.get("interrupted") or rec.get("fast_mode")
-                         or rec["epochs"] != rec.get("planned_epochs", rec["epochs"])):
+        if complete and not is_complete(rec):
             continue
         out.append(rec)
     return sorted(out, key=lambda r: (r["iteration"], r["seed"]))
@@ -128,4 +134,48 @@ def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
             rows.append(
                 f"| {label} | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f} ± {s['final_std']:.2f}** | "
                 f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['best_mean']:.2f} | {s['train_mean']:.2f} | {claim_text} |")
+    return "\n".join(rows)
+
+
+def _literal(value) -> str:
+    """A recipe value as it would be typed after --set: JSON lists back to tuples, no spaces."""
+    def tup(v):
+        return tuple(tup(x) for x in v) if isinstance(v, list) else v
+    return repr(tup(value)).replace(" ", "")
+
+
+def variant_label(record: dict) -> str:
+    """'iteration4' for the registered recipe, else 'iteration4 + batch_size=64, scale=0.09'."""
+    changes = record.get("recipe_changes") or {}
+    if not changes:
+        return record["iteration"]
+    return record["iteration"] + " + " + ", ".join(f"{k}={_literal(v)}" for k, v in sorted(changes.items()))
+
+
+def validation_table(runs_dir: Path = VALIDATION_DIR) -> str:
+    """Markdown table of the validation-split runs in runs_dir, one row per variant: for each
+    iteration its registered recipe first, then the variants from best to worst mean. A variant is
+    named by its recipe_changes, made against the registry as it was when the run was made (the
+    record's "recipe" holds the whole recipe)."""
+    groups: dict[str, list[dict]] = {}
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("evaluated_on") == "validation" and is_complete(rec):
+            groups.setdefault(variant_label(rec), []).append(rec)
+    if not groups:
+        raise ValueError(f"no complete validation-split records in {runs_dir}: make them with "
+                         "`python -m mnistlib train NAME --validation --set FIELD=VALUE --out DIR/FILE.json`")
+    summaries = {label: summarize(sorted(recs, key=lambda r: r["seed"])) for label, recs in groups.items()}
+    order = sorted(summaries, key=lambda label: (summaries[label]["iteration"], label != summaries[label]["iteration"],
+                                                 -summaries[label]["final_mean"], label))
+    rows = [
+        "| variant (changes from the registered iteration) | params | seeds | **final-epoch validation acc** "
+        "(mean ± std) | min – max | train acc (final) |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for label in order:
+        s = summaries[label]
+        spread = f" ± {s['final_std']:.2f}" if len(s["seeds"]) > 1 else " (one seed)"
+        rows.append(f"| `{label}` | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f}**{spread} | "
+                    f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['train_mean']:.2f} |")
     return "\n".join(rows)

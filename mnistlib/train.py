@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +90,7 @@ class Run:
             "torch": torch.__version__,
             "evaluated_on": self.evaluated_on,
             "recipe_changes": self.recipe_changes(),
+            "recipe": {k: v for k, v in asdict(self.recipe).items() if k != "reported"},
             "history": self.history,
             "final_test_acc": self.final_test_acc,
             "best_test_acc": self.best_test_acc,

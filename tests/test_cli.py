@@ -76,6 +76,11 @@ def test_train_on_the_validation_split(shared_root, tmp_path):
     rec = json.loads((tmp_path / "v.json").read_text())
     assert rec["evaluated_on"] == "validation" and "final-epoch validation acc" in out.stdout
     assert rec["recipe_changes"] == {"batch_size": 64, "cfg": [4, "M", 8]} and rec["params"] == 4 * 9 + 8 + 4 * 8 * 9 + 16 + 80
+    from mnistlib import count_params, get_recipe, make_net
+    assert rec["recipe"]["lr"] == get_recipe("iteration5").lr and rec["recipe"]["batch_size"] == 64
+    assert rec["params"] == count_params(make_net(rec["recipe"]["cfg"], rec["recipe"]["head"]))  # rebuildable
+    table = cli("table", "--validation", "--runs-dir", str(tmp_path))  # a fast-mode run is no result either
+    assert table.returncode == 1 and "no complete validation-split records" in table.stderr and not table.stdout
     from mnistlib.results import load_records
     assert load_records(runs_dir=tmp_path) == []  # never mixed into an iteration's results
 

@@ -1,7 +1,7 @@
 """README.md stays true: its table, figures and test command are the ones the project makes and runs."""
 import re
 
-from mnistlib.results import results_table
+from mnistlib.results import results_table, validation_table
 from tests.conftest import PROJECT
 
 README = (PROJECT / "README.md").read_text()
@@ -11,6 +11,12 @@ def test_readme_table_is_the_one_the_records_give():
     start, end = "<!-- results-table: python -m mnistlib table -->\n", "\n<!-- /results-table -->"
     assert start in README and end in README
     assert README.split(start)[1].split(end)[0].strip() == results_table().strip()
+
+
+def test_readme_validation_table_is_the_one_the_records_give():
+    start, end = "<!-- validation-table: python -m mnistlib table --validation -->\n", "\n<!-- /validation-table -->"
+    assert start in README and end in README
+    assert README.split(start)[1].split(end)[0].strip() == validation_table().strip()
 
 
 def test_every_figure_the_readme_shows_exists():

@@ -5,7 +5,7 @@ import pytest
 
 from mnistlib import colab
 from mnistlib.results import (RUNS_DIR, figures_dir, format_seeds, load_records, parse_seeds, results_table,
-                              summarize)
+                              summarize, validation_table, variant_label)
 from tests.conftest import PROJECT
 
 
@@ -38,6 +38,26 @@ def test_summary_is_final_epoch_mean_and_sample_std(tmp_path):
     assert s["best_mean"] == pytest.approx((99.5 + 99.2 + 99.6) / 3)
     table = results_table(["iteration1"], tmp_path)
     assert "**99.20 ± 0.20**" in table and "98.99 (best epoch, 9), one run" in table
+
+
+def test_validation_table_has_one_row_per_variant_registered_first(tmp_path):
+    val = {"evaluated_on": "validation"}
+    runs = {"a0": record(0, [99.30], recipe_changes={}, **val), "a1": record(1, [99.40], recipe_changes={}, **val),
+            "b0": record(0, [99.50], recipe_changes={"batch_size": 64}, **val),
+            "b1": record(1, [99.60], recipe_changes={"batch_size": 64}, **val),
+            "c0": record(0, [99.45], recipe_changes={"cfg": [8, "M", [16, 3, 1]], "lr": 0.2}, **val),
+            "test": record(0, [99.99], recipe_changes={}),  # a test-set run: not a validation result
+            "cut": record(2, [99.99], recipe_changes={}, interrupted=True, **val)}
+    for name, rec in runs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+    assert variant_label(runs["c0"]) == "iteration1 + cfg=(8,'M',(16,3,1)), lr=0.2"
+    rows = validation_table(tmp_path).splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "`iteration1`", "`iteration1 + batch_size=64`", "`iteration1 + cfg=(8,'M',(16,3,1)), lr=0.2`"]
+    assert "| 0-1 | **99.35** ± 0.07 | 99.30 – 99.40 |" in rows[0]
+    assert "**99.45** (one seed)" in rows[2]
+    with pytest.raises(ValueError, match="no complete validation-split records"):
+        validation_table(tmp_path / "empty")
 
 
 def test_figures_from_other_runs_dirs_stay_beside_them(tmp_path):
