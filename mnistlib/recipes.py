@@ -77,11 +77,13 @@ ITERATION4 = replace(
     ITERATION3,
     name="iteration4",
     summary="one max-pool, three convs after it on larger maps, GAP + 1x1 head; rotation +-7 deg, "
-    "Dropout 0.05; OneCycle LR peaking at 0.1 and annealing to ~0",
+    "9% zoom, Dropout 0.05; batches of 64; OneCycle LR peaking at 0.1 and annealing to ~0",
     cfg=(8, 12, "M", 16, 16, 16),
     head="gap",
     dropout=0.05,
     rotate=7.0,
+    scale=0.09,
+    batch_size=64,
     schedule="onecycle",
     milestones=(),
     reported={},
@@ -101,7 +103,7 @@ ITERATION5 = replace(
     cfg=padded(4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8),
     dropout=0.0,
     translate=0.09,
-    scale=0.09,
+    batch_size=128,  # iteration 4's batches of 64 scored the same here on the validation split
 )
 
 ITERATION6 = replace(

@@ -11,6 +11,7 @@ import os
 import re
 import statistics
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from .recipes import RECIPES
@@ -145,8 +146,14 @@ def _literal(value) -> str:
 
 
 def variant_label(record: dict) -> str:
-    """'iteration4' for the registered recipe, else 'iteration4 + batch_size=64, scale=0.09'."""
+    """'iteration4' for the registered recipe, else 'iteration4 + batch_size=64, scale=0.09'.
+    Changes are named against the registry as it is now, from the record's whole recipe
+    (older records without one: the recipe_changes stored when the run was made)."""
     changes = record.get("recipe_changes") or {}
+    registered = RECIPES.get(record["iteration"])
+    if "recipe" in record and registered:
+        now = json.loads(json.dumps(asdict(registered)))
+        changes = {k: v for k, v in record["recipe"].items() if k not in ("name", "summary") and v != now.get(k)}
     if not changes:
         return record["iteration"]
     return record["iteration"] + " + " + ", ".join(f"{k}={_literal(v)}" for k, v in sorted(changes.items()))
@@ -154,9 +161,7 @@ def variant_label(record: dict) -> str:
 
 def validation_table(runs_dir: Path = VALIDATION_DIR) -> str:
     """Markdown table of the validation-split runs in runs_dir, one row per variant: for each
-    iteration its registered recipe first, then the variants from best to worst mean. A variant is
-    named by its recipe_changes, made against the registry as it was when the run was made (the
-    record's "recipe" holds the whole recipe)."""
+    iteration its registered recipe first, then the variants from best to worst mean."""
     groups: dict[str, list[dict]] = {}
     for path in sorted(Path(runs_dir).glob("*.json")):
         rec = json.loads(path.read_text())

@@ -51,6 +51,12 @@ def test_validation_table_has_one_row_per_variant_registered_first(tmp_path):
     for name, rec in runs.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(rec))
     assert variant_label(runs["c0"]) == "iteration1 + cfg=(8,'M',(16,3,1)), lr=0.2"
+    from dataclasses import asdict
+    from mnistlib.recipes import ITERATION1
+    whole = json.loads(json.dumps(asdict(ITERATION1)))  # a record with its whole recipe is named against
+    assert variant_label({**runs["b0"], "recipe": whole}) == "iteration1"  # today's registry, not its changes
+    assert variant_label({**runs["a0"], "recipe": {**whole, "lr": 0.5, "bn_first": True}}) == \
+        "iteration1 + bn_first=True, lr=0.5"
     rows = validation_table(tmp_path).splitlines()[2:]
     assert [row.split("|")[1].strip() for row in rows] == [
         "`iteration1`", "`iteration1 + batch_size=64`", "`iteration1 + cfg=(8,'M',(16,3,1)), lr=0.2`"]
