@@ -6,7 +6,8 @@ build from here: `get_recipe("iteration2").build()`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, replace
 
 from torch import nn
 
@@ -122,3 +123,11 @@ def get_recipe(name: str) -> Recipe:
         return RECIPES[name]
     except KeyError:
         raise ValueError(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}") from None
+
+
+def differing_fields(fields: dict, registered: Recipe, ignore=()) -> dict:
+    """The entries of `fields` (a recipe as a dict, e.g. from a JSON record, where lists stand
+    for tuples) whose values differ from `registered`'s, leaving out the keys in `ignore`."""
+    as_json = lambda value: json.loads(json.dumps(value))
+    now = as_json(asdict(registered))
+    return {k: v for k, v in fields.items() if k not in ignore and as_json(v) != now.get(k)}

@@ -11,10 +11,9 @@ import os
 import re
 import statistics
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
-from .recipes import RECIPES
+from .recipes import RECIPES, differing_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = ROOT / "figures" / "runs"
@@ -65,12 +64,17 @@ def is_complete(record: dict) -> bool:
                 or record["epochs"] != record.get("planned_epochs", record["epochs"]))
 
 
+def _read_records(runs_dir: Path):
+    """Every record in runs_dir (not its subfolders), in file-name order."""
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        yield json.loads(path.read_text())
+
+
 def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR, complete: bool = True) -> list[dict]:
     """Records in runs_dir (of one iteration if `name`), sorted by seed. With `complete`,
     interrupted, fast-mode and shortened runs are left out of summaries."""
     out = []
-    for path in sorted(Path(runs_dir).glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in _read_records(runs_dir):
         if name and rec["iteration"] != name:
             continue
         if rec.get("evaluated_on", "test") != "test" or rec.get("recipe_changes"):
@@ -152,8 +156,7 @@ def variant_label(record: dict) -> str:
     changes = record.get("recipe_changes") or {}
     registered = RECIPES.get(record["iteration"])
     if "recipe" in record and registered:
-        now = json.loads(json.dumps(asdict(registered)))
-        changes = {k: v for k, v in record["recipe"].items() if k not in ("name", "summary") and v != now.get(k)}
+        changes = differing_fields(record["recipe"], registered, ignore=("name", "summary"))
     if not changes:
         return record["iteration"]
     return record["iteration"] + " + " + ", ".join(f"{k}={_literal(v)}" for k, v in sorted(changes.items()))
@@ -163,8 +166,7 @@ def validation_table(runs_dir: Path = VALIDATION_DIR) -> str:
     """Markdown table of the validation-split runs in runs_dir, one row per variant: for each
     iteration its registered recipe first, then the variants from best to worst mean."""
     groups: dict[str, list[dict]] = {}
-    for path in sorted(Path(runs_dir).glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in _read_records(runs_dir):
         if rec.get("evaluated_on") == "validation" and is_complete(rec):
             groups.setdefault(variant_label(rec), []).append(rec)
     if not groups:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .data import Batches, MNISTTensors, fast_mode
 from .models import count_params
-from .recipes import RECIPES, Recipe
+from .recipes import RECIPES, Recipe, differing_fields
 
 EVAL_BATCH = 1000
 POSTFIX_EVERY = 50  # steps between progress-bar updates (each one syncs with the device)
@@ -101,8 +101,7 @@ class Run:
         registered = RECIPES.get(self.recipe.name)
         if registered is None:
             return {"unregistered": True}
-        return {f.name: getattr(self.recipe, f.name) for f in fields(self.recipe)
-                if getattr(self.recipe, f.name) != getattr(registered, f.name)}
+        return differing_fields(asdict(self.recipe), registered)
 
 
 def _device_name(device: torch.device) -> str:
