@@ -4,20 +4,23 @@ One import serves every notebook:
 
     import mnistlib as ml
     recipe = ml.get_recipe("iteration1")     # model + training recipe, from the registry
-    data = ml.load_mnist()                   # both splits as tensors on the best device
+    data = ml.load_mnist(device=ml.pick_device())  # both splits as tensors on the best device
     run = ml.fit(recipe, data, seed=0)       # tqdm bars; run.history, run.model
-    ml.plot_history(run.history)
+    ml.show(ml.plot_history(run))
 
 Where things live: models.py (the networks), recipes.py (every iteration, as data),
-data.py (loading, batches, augmentation), train.py (the loop), rf.py (receptive-field
-maths), plots.py (every figure), results.py (run records and multi-seed tables), cli.py.
+data.py (loading, batches, augmentation), train.py (the loop and the run record), rf.py
+(receptive-field maths), plots.py (every figure), results.py (run records on disk and the
+tables made from them), cli.py (`python -m mnistlib`), bench.py (the pipeline benchmark),
+colab.py (the repository address for the Colab badges), notebook.py (re-making the
+committed notebooks).
 """
 from .data import MNISTDataError, fast_mode, load_mnist
 from .models import count_params, make_net
 from .plots import (plot_comparison, plot_history, plot_misclassified, plot_receptive_fields, plot_seeds,
-                    save)
+                    save, show)
 from .recipes import RECIPES, Recipe, get_recipe
-from .results import load_records, results_table, summarize
+from .results import load_records, results_table, save_record, summarize, validation_table
 from .rf import format_rf_table, receptive_field, spatial_rows
 from .train import Run, fit, pick_device
 

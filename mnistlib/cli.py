@@ -1,20 +1,26 @@
 """`python -m mnistlib COMMAND`: list, summary, train, study, table, figures, bench, colab.
 
-Errors a user can cause (unknown iteration, bad argument, missing or corrupt data) end in
-one line on stderr and a non-zero exit, never a traceback.
+Errors a user can cause (unknown iteration, bad argument, a recipe value out of range, an
+output that cannot be written, missing or corrupt data) end in one line on stderr and a
+non-zero exit before any training, never a traceback.
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import os
 import sys
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
 
 from . import results
-from .data import MNISTDataError, load_mnist
+from .data import MNISTDataError, fast_mode, load_mnist
 from .models import count_params
 from .recipes import RECIPES, Recipe, get_recipe
+
+SETTABLE = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,46 +53,159 @@ def _seeds(text: str) -> list[int]:
 
 
 def _override(text: str) -> tuple[str, object]:
-    """'batch_size=64' -> ('batch_size', 64): one recipe field, its value as a Python literal."""
-    import ast
-    from dataclasses import fields
+    """'batch_size=64' -> ('batch_size', 64); 'schedule=onecycle' -> ('schedule', 'onecycle').
+    The value is read as a Python literal where it is one, else as a plain string; whether it
+    fits the field is checked when the recipe is made (Recipe.__post_init__)."""
     key, sep, value = text.partition("=")
-    names = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
-    if not sep or key not in names:
-        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of: {', '.join(names)}; got {text!r}")
+    if not sep or key not in SETTABLE:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of: {', '.join(SETTABLE)}; got {text!r}")
     try:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal (e.g. 64, 0.1, (8, 'M', 16))") from None
+        return key, value
 
 
-def _setup(args) -> torch.device:
+@dataclass
+class Job:
+    """Everything one training process needs: picklable, so --jobs can hand it to a worker."""
+    recipe: Recipe
+    data_root: Path | None
+    device: str
+    threads: int | None
+    epochs: int | None
+    fast: bool
+    validation: bool
+    deterministic: bool
+    command: list[str]
+
+
+def _job(args) -> Job:
+    """The recipe (with --set changes, checked) and the run settings, before anything is loaded."""
+    recipe = args.name
+    if args.set:  # a variant of a registered recipe, e.g. for a search on the validation split
+        recipe = replace(recipe, **dict(args.set))
     from .train import pick_device
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    return pick_device(args.device)
+    device = pick_device(args.device)
+    return Job(recipe, args.data_root, str(device), args.threads, args.epochs, fast_mode(), args.validation,
+               args.deterministic, ["python", "-m", "mnistlib", *args.argv])
 
 
-def _train_one(recipe, data, seed, epochs, out: Path):
-    """Train one seed. A complete run is written to `out`; after each epoch, and on Ctrl-C,
-    the run so far goes to `out`.partial, so an interrupt loses nothing and never
-    overwrites an earlier complete record."""
+def _check_outputs(job: Job, paths: list[Path], overwrite: bool) -> None:
+    """Refuse now, before any epoch, what would fail or destroy a record at the end."""
+    epochs_asked = job.epochs or (1 if job.fast else job.recipe.epochs)
+    planned = {"recipe": job.recipe.to_dict(), "epochs_asked": epochs_asked, "fast_mode": job.fast,
+               "evaluated_on": "validation" if job.validation else "test"}
+    for path in paths:
+        results.check_writable(path)
+        if not overwrite:
+            results.check_replaceable(path, planned)
+
+
+def _load(job: Job):
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    data = load_mnist(job.data_root, job.device, fast=job.fast)
+    return data.validation_split() if job.validation else data
+
+
+def _train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=None):
+    """Train one seed. A complete run is written to `out`; after each epoch, and on Ctrl-C, the
+    run so far goes to `out`.partial, so an interrupt loses nothing and never overwrites an
+    earlier complete record."""
+    from tqdm.auto import tqdm
     from .train import fit
+    log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
     partial = out.with_name(out.name + ".partial")
-    print(f"{recipe.name}, seed {seed}: {recipe.summary}")
-    run = fit(recipe, data, seed=seed, epochs=epochs, progress=sys.stderr.isatty(),
+    log(f"{job.recipe.name}, seed {seed}: {job.recipe.summary}")
+    run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
+              deterministic=job.deterministic, command=job.command,
               on_epoch=lambda r: results.save_record(r.record(), partial))
     if run.interrupted:
         if run.history:
             results.save_record(run.record(), partial)
-            print(f"the {len(run.history)} finished epoch(s) are in {partial}")
-        return run
+            log(f"seed {seed}: the {len(run.history)} finished epoch(s) are in {partial}")
+        return run.record()
     results.save_record(run.record(), out)
     partial.unlink(missing_ok=True)
     split = run.evaluated_on
-    print(f"final-epoch {split} acc {run.final_test_acc:.2f}%  (best epoch {run.best_test_acc:.2f}%, "
-          f"{split}-selected)  record: {out}")
-    return run
+    log(f"seed {seed}: final-epoch {split} acc {run.final_acc:.2f}%  (best epoch {run.best_acc:.2f}%, "
+        f"{split}-selected)  record: {out}")
+    return run.record()
+
+
+def _worker(job: Job, todo, events) -> None:
+    """One --jobs process: load the data once, then train seeds from `todo` until it is empty."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks each worker to stop, with SIGUSR1
+    signal.signal(signal.SIGUSR1, signal.default_int_handler)
+    try:
+        data = _load(job)
+        while (item := todo.get()) is not None:
+            seed, out = item
+            try:
+                record = _train_one(job, data, seed, out, progress=False, log=lambda line: events.put(("line", line)))
+            except KeyboardInterrupt:
+                return
+            events.put(("done", record))
+            if record["interrupted"]:
+                return
+    except KeyboardInterrupt:  # asked to stop while loading: nothing to keep
+        pass
+    except Exception as e:  # reported by the parent in one line
+        events.put(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        events.put(("exit", os.getpid()))
+
+
+def _run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[dict]:
+    """Train each seed, in this process (jobs=1) or in `jobs` processes of one thread each;
+    the records are the same either way for the same thread count. Returns the records."""
+    if jobs == 1:
+        data = _load(job)
+        return [_train_one(job, data, seed, out, progress=sys.stderr.isatty()) for seed, out in zip(seeds, paths)]
+    import multiprocessing as mp
+    import signal
+    from tqdm.auto import tqdm
+    ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
+    todo, events = ctx.Queue(), ctx.Queue()
+    for item in zip(seeds, paths):
+        todo.put(item)
+    workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(seeds)))]
+    for _ in workers:
+        todo.put(None)
+    for w in workers:
+        w.start()
+    records, running = [], len(workers)
+    bar = tqdm(total=len(seeds), desc=f"{job.recipe.name}: seeds, {len(workers)} at a time", unit="seed",
+               disable=not sys.stderr.isatty())
+    try:
+        while running:
+            kind, payload = events.get()
+            if kind == "line":
+                bar.write(payload)
+            elif kind == "done":
+                records.append(payload)
+                bar.update()
+            elif kind == "error":
+                raise ValueError(payload)
+            else:
+                running -= 1
+    except KeyboardInterrupt:
+        for w in workers:
+            if w.is_alive():
+                os.kill(w.pid, signal.SIGUSR1)  # each keeps its finished epochs in <record>.partial
+        while running:
+            kind, payload = events.get()
+            if kind == "line":
+                bar.write(payload)
+            elif kind == "exit":
+                running -= 1
+        raise
+    finally:
+        bar.close()
+        for w in workers:
+            w.join()
+    return sorted(records, key=lambda r: r["seed"])
 
 
 def cmd_list(args):
@@ -103,47 +222,45 @@ def cmd_summary(args):
 
 
 def cmd_train(args):
-    from dataclasses import replace
-    if args.set:  # a variant of a registered recipe, e.g. for a search on the validation split
-        args.name = replace(args.name, **dict(args.set))
-    device = _setup(args)
-    data = load_mnist(args.data_root, device)
-    suffix = ""
-    if args.validation:
-        data, suffix = data.validation_split(), "-validation"
-    out = args.out or Path("runs") / f"{args.name.name}-seed{args.seed}{suffix}.json"
-    run = _train_one(args.name, data, args.seed, args.epochs, out)
-    return 130 if run.interrupted else 0
+    job = _job(args)
+    split = "validation" if job.validation else "test"
+    out = args.out or results.record_path(job.recipe, args.seed, args.runs_dir, split)
+    _check_outputs(job, [out], args.overwrite)
+    record = _train_one(job, _load(job), args.seed, out, progress=sys.stderr.isatty())
+    return 130 if record["interrupted"] else 0
 
 
 def cmd_study(args):
-    from .plots import plot_seeds, save
-    device = _setup(args)
-    data = load_mnist(args.data_root, device)
-    runs = []
-    for seed in args.seeds:
-        run = _train_one(args.name, data, seed, args.epochs, results.record_path(args.name.name, seed, args.runs_dir))
-        if run.interrupted:
-            print("interrupted: the records of the seeds finished before are kept")
-            return 130
-        runs.append(run.record())
+    job = _job(args)
+    split = "validation" if job.validation else "test"
+    paths = [results.record_path(job.recipe, seed, args.runs_dir, split) for seed in args.seeds]
+    _check_outputs(job, paths, args.overwrite)
+    jobs = args.jobs or (1 if job.device != "cpu" else os.cpu_count() or 1)
+    if jobs > 1 and not job.threads:
+        job.threads = 1  # one thread per process: parallel seeds use the cores better than threads do
+    runs = _run_seeds(job, args.seeds, paths, jobs)
+    if any(r["interrupted"] for r in runs):
+        print("interrupted: the records of the seeds finished before are kept")
+        return 130
     s = results.summarize(runs)
     print(f"{s['iteration']} ({s['params']:,} params), seeds {results.format_seeds(s['seeds'])}: "
-          f"final-epoch test acc {s['final_mean']:.2f} ± {s['final_std']:.2f} "
+          f"final-epoch {split} acc {s['final_mean']:.2f} ± {s['final_std']:.2f} "
           f"(min {s['final_min']:.2f}, max {s['final_max']:.2f}); "
-          f"best-epoch {s['best_mean']:.2f} ± {s['best_std']:.2f} (test-selected, for reference)")
-    all_records = results.load_records(args.name.name, args.runs_dir)
-    path = all_records and save(plot_seeds(all_records), f"{args.name.name}-seeds", results.figures_dir(args.runs_dir))
-    if path:
-        print(f"figure: {path} (all {len(all_records)} complete records in {args.runs_dir})")
+          f"best-epoch {s['best_mean']:.2f} ± {s['best_std']:.2f} ({split}-selected, for reference)")
+    if split == "test" and not job.fast and not args.set:
+        from .plots import plot_seeds, save
+        all_records = results.load_records(job.recipe.name, args.runs_dir)
+        path = all_records and save(plot_seeds(all_records), f"{job.recipe.name}-seeds", results.figures_dir(args.runs_dir))
+        if path:
+            print(f"figure: {path} (all {len(all_records)} complete records in {args.runs_dir})")
     return 0
 
 
 def cmd_table(args):
     if args.validation:
-        print(results.validation_table(args.runs_dir or results.VALIDATION_DIR))
+        print(results.validation_table(args.runs_dir))
     else:
-        print(results.results_table(runs_dir=args.runs_dir or results.RUNS_DIR))
+        print(results.results_table(runs_dir=args.runs_dir))
 
 
 def cmd_figures(args):
@@ -160,8 +277,10 @@ def cmd_figures(args):
 
 def cmd_bench(args):
     from .bench import bench
-    device = _setup(args)
-    bench(args.data_root, device, args.epochs)
+    from .train import pick_device
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench(args.data_root, pick_device(args.device), args.epochs, fast_mode())
 
 
 def cmd_colab(args):
@@ -171,6 +290,7 @@ def cmd_colab(args):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     p = Parser(prog="python -m mnistlib", description="Train, study and benchmark the notebook series' MNIST iterations.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="iterations and their parameter counts").set_defaults(func=cmd_list)
@@ -180,42 +300,62 @@ def main(argv=None) -> int:
 
     def common(sp, epochs_default=None):
         sp.add_argument("--epochs", type=_positive, default=epochs_default,
-                        help="default: the recipe's (15), or 1 in fast mode")
+                        help="default: the recipe's (15), or 1 in fast mode; fewer than the recipe's is a short "
+                        "run for class time, never a result")
         sp.add_argument("--data-root", type=Path, default=None,
-                        help="torchvision MNIST root (default: $MNISTLIB_DATA, else ./data)")
+                        help="torchvision MNIST root (default: $MNISTLIB_DATA, else data/ in the repository)")
         sp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
         sp.add_argument("--threads", type=_positive, default=None, help="CPU threads (torch.set_num_threads)")
 
-    t = sub.add_parser("train", help="train one iteration, one seed; writes a JSON run record")
-    t.add_argument("name", type=_recipe, help=", ".join(RECIPES))
+    def training(sp):
+        sp.add_argument("name", type=_recipe, help=", ".join(RECIPES))
+        sp.add_argument("--validation", action="store_true",
+                        help="train on the first 50,000 training images and measure on the last 10,000 instead of "
+                        "the test set: for choosing between recipes (records go to RUNS_DIR/validation/)")
+        sp.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one recipe field for this run (repeatable), e.g. --set batch_size=64, "
+                        "--set schedule=onecycle, --set \"cfg=(8,'M',16)\"; the value must fit the field, and the "
+                        "record's file name names the changes")
+        sp.add_argument("--runs-dir", type=Path, default=results.USER_RUNS_DIR,
+                        help="where records go (default: runs/ in the repository, ignored by git); the committed "
+                        "evidence is written only with --runs-dir figures/runs")
+        sp.add_argument("--overwrite", action="store_true",
+                        help="replace an existing record even if it was made with another recipe, epoch count or "
+                        "fast mode (a re-make of the same run replaces it without this)")
+        sp.add_argument("--deterministic", action="store_true",
+                        help="CUDA: deterministic cuDNN and torch algorithms (slower); default: cuDNN benchmark mode")
+        common(sp)
+
+    partial_note = ("After each epoch the run so far is in <record>.partial; after Ctrl-C that file keeps the "
+                    "finished epochs, and the complete record is written only at the end.")
+    t = sub.add_parser("train", help="train one iteration, one seed; writes a JSON run record",
+                       description="Train one seed of an iteration and write its run record. " + partial_note)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", type=Path, default=None, help="record path (default: runs/NAME-seedS.json)")
-    t.add_argument("--validation", action="store_true",
-                   help="train on the first 50,000 training images and measure on the last 10,000 instead of "
-                   "the test set: for choosing between configurations")
-    t.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE",
-                   help="change one recipe field for this run, e.g. --set batch_size=64 (repeatable; "
-                   "the record lists the changes)")
-    common(t)
+    t.add_argument("--out", type=Path, default=None,
+                   help="record file (default: RUNS_DIR/[validation/]NAME[+CHANGES]-seedS.json)")
+    training(t)
     t.set_defaults(func=cmd_train)
 
-    st = sub.add_parser("study", help="train several seeds; records to figures/runs/, prints mean ± std")
-    st.add_argument("name", type=_recipe, help=", ".join(RECIPES))
+    st = sub.add_parser("study", help="train several seeds (in parallel with --jobs), print mean ± std",
+                        description="Train several seeds of an iteration, one record each, then print the final-epoch "
+                        "mean ± std and draw the seeds plot beside the records. " + partial_note)
     st.add_argument("--seeds", type=_seeds, default=results.parse_seeds("0-4"), help="e.g. 0-4 or 0-4,10-12")
-    st.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR,
-                    help="where records go (default: figures/runs/); the seed plot of another folder is saved in it")
-    common(st)
+    st.add_argument("--jobs", type=_positive, default=None,
+                    help="seeds trained at once, each in its own process with one thread (default: one per CPU "
+                    "core; 1 on a GPU); records are identical to one-at-a-time runs with one thread")
+    training(st)
     st.set_defaults(func=cmd_study)
 
     tb = sub.add_parser("table", help="the README results table, from the records in figures/runs/")
     tb.add_argument("--validation", action="store_true",
-                    help="instead, the validation-split variants (records in figures/runs/validation/), one row each")
-    tb.add_argument("--runs-dir", type=Path, default=None,
-                    help="default: figures/runs/, or figures/runs/validation/ with --validation")
+                    help="instead, the validation-split variants (records in RUNS_DIR/validation/), one row each")
+    tb.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR,
+                    help="default: figures/runs/ (the committed evidence); e.g. runs/ for your own")
     tb.set_defaults(func=cmd_table)
 
     fg = sub.add_parser("figures", help="redraw figures/*-seeds.png and comparison.png from figures/runs/")
-    fg.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR)
+    fg.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR,
+                    help="default: figures/runs/; figures of another folder are saved in it")
     fg.set_defaults(func=cmd_figures)
 
     b = sub.add_parser("bench", help="mnistlib's pipeline vs a per-sample DataLoader pipeline, same run")
@@ -227,6 +367,7 @@ def main(argv=None) -> int:
     c.set_defaults(func=cmd_colab)
 
     args = p.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args) or 0
     except (MNISTDataError, ValueError) as e:

@@ -13,8 +13,12 @@ The data root is, in order: the `root` argument, the MNISTLIB_DATA environment v
   error names the four files and the folder they belong in.
 
 Training then never touches a DataLoader: both splits sit on the device as one normalised
-tensor each, batches are drawn by index, and augmentation (rotation + translation) is one
+tensor each, batches are drawn by index, and augmentation (rotation, shift and zoom) is one
 `affine_grid`/`grid_sample` call on the whole batch.
+
+Fast mode (MNISTLIB_FAST=1, for tests and nbval) is decided here, once, when the data is
+loaded: `load_mnist` then keeps FAST_IMAGES images per split and marks the data `fast`;
+training, records and figures read it from there.
 """
 from __future__ import annotations
 
@@ -44,7 +48,8 @@ FAST_IMAGES = 512                                # per split, in fast mode
 
 
 def fast_mode() -> bool:
-    """MNISTLIB_FAST=1: tests, CI and nbval run everything on FAST_IMAGES images, 1 epoch."""
+    """MNISTLIB_FAST=1 in the environment: tests, CI and nbval train 1 epoch on FAST_IMAGES images.
+    Read by load_mnist only; everything downstream asks the data (`MNISTTensors.fast`)."""
     return os.environ.get("MNISTLIB_FAST", "").strip() not in ("", "0")
 
 
@@ -141,12 +146,14 @@ def prepare_root(root: str | Path | None = None, download: bool = True) -> Path:
 
 @dataclass
 class MNISTTensors:
-    """Both splits, normalised, on one device: x is (N, 1, 28, 28) float32, y is (N,) int64."""
+    """Training images and a held-out split, normalised, on one device: x is (N, 1, 28, 28)
+    float32, y is (N,) int64. The held-out split is the test set, or the validation split."""
     train_x: torch.Tensor
     train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    eval_split: str = "test"  # what test_x/test_y are: "test", or "validation" (see validation_split)
+    eval_x: torch.Tensor
+    eval_y: torch.Tensor
+    eval_split: str = "test"  # what eval_x/eval_y are: "test", or "validation" (see validation_split)
+    fast: bool = False        # fast mode: a few images, for tests; nothing trained on it is a result
 
     @property
     def device(self) -> torch.device:
@@ -160,7 +167,8 @@ class MNISTTensors:
             n = len(self.train_x) // 6
         if not 0 < n < len(self.train_x):
             raise ValueError(f"validation size must be between 1 and {len(self.train_x) - 1}, got {n}")
-        return MNISTTensors(self.train_x[:-n], self.train_y[:-n], self.train_x[-n:], self.train_y[-n:], "validation")
+        return MNISTTensors(self.train_x[:-n], self.train_y[:-n], self.train_x[-n:], self.train_y[-n:], "validation",
+                            self.fast)
 
 
 def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -168,13 +176,14 @@ def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def load_mnist(root: str | Path | None = None, device="cpu", download: bool = True,
-               limit: int | None = None) -> MNISTTensors:
+               limit: int | None = None, fast: bool | None = None) -> MNISTTensors:
     """Load both splits through torchvision.datasets.MNIST and move them to `device`.
 
-    `limit` keeps only the first `limit` images of each split; in fast mode it defaults
-    to FAST_IMAGES.
+    `fast` (default: MNISTLIB_FAST in the environment) keeps FAST_IMAGES images per split and
+    marks the data fast; `limit` keeps only the first `limit` images of each split.
     """
-    if limit is None and fast_mode():
+    fast = fast_mode() if fast is None else fast
+    if limit is None and fast:
         limit = FAST_IMAGES
     from torchvision.datasets import MNIST
     path = prepare_root(root, download)
@@ -187,7 +196,7 @@ def load_mnist(root: str | Path | None = None, device="cpu", download: bool = Tr
         ds = MNIST(path, train=train, download=False)
         x, y = ds.data[:limit], ds.targets[:limit]
         splits += [normalise(x).to(device), y.to(device)]
-    return MNISTTensors(*splits)
+    return MNISTTensors(*splits, fast=fast)
 
 
 # --- batches and augmentation, all on the device ------------------------------------------
@@ -209,45 +218,66 @@ def affine(x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor,
                          align_corners=False) + BACKGROUND
 
 
+def draw_affine(n: int, generator: torch.Generator, scale: float = 0.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Uniform draws for n images: (n, 3) in [-1, 1) for angle, dx, dy, and (if scale > 0) n
+    more for the zoom, drawn after the others so recipes without zoom keep their random stream."""
+    u = torch.rand(n, 3, generator=generator) * 2 - 1
+    z = torch.rand(n, generator=generator) * 2 - 1 if scale else None
+    return u, z
+
+
+def apply_affine(x: torch.Tensor, u: torch.Tensor, z: torch.Tensor | None, degrees: float, translate: float,
+                 scale: float = 0.0) -> torch.Tensor:
+    """Angles uniform in +-degrees, shifts uniform in +-translate x image size on each axis and,
+    if scale > 0, zoom uniform in 1 +- scale (torchvision RandomAffine's parameters), from the
+    uniform draws u, z of draw_affine."""
+    zoom = 1 + scale * z if z is not None else None
+    return affine(x, u[:, 0] * math.radians(degrees), u[:, 1:] * 2 * translate, zoom)
+
+
 def random_affine(x: torch.Tensor, degrees: float, translate: float,
                   generator: torch.Generator | None = None, scale: float = 0.0) -> torch.Tensor:
-    """The whole batch at once: angles uniform in +-degrees, shifts uniform in
-    +-translate x image size on each axis, and (if scale > 0) zoom uniform in
-    1 +- scale (torchvision RandomAffine's parameters)."""
-    n = x.shape[0]
-    u = torch.rand(n, 3, device=x.device, generator=generator) * 2 - 1
-    zoom = None
-    if scale:  # drawn after the others, so recipes without it keep their random stream
-        zoom = 1 + scale * (torch.rand(n, device=x.device, generator=generator) * 2 - 1)
-    return affine(x, u[:, 0] * math.radians(degrees), u[:, 1:] * 2 * translate, zoom)
+    """The whole batch at once, drawing its parameters from `generator` (a CPU generator)."""
+    generator = generator or torch.default_generator
+    u, z = draw_affine(x.shape[0], generator, scale)
+    u, z = u.to(x.device), (z.to(x.device) if z is not None else None)
+    return apply_affine(x, u, z, degrees, translate, scale)
 
 
 class Batches:
     """Shuffled minibatches of tensors already on the device, augmented batch-wise.
 
-    One seeded generator on the data's device drives the shuffling and the augmentation,
-    so a seed fixes every batch; nothing crosses between host and device per step.
+    One seeded CPU generator draws the shuffling and the augmentation parameters, so seed S
+    gives the same batches on a CPU and on a GPU. An epoch's draws are made at its start, in
+    the order one batch after another would make them, and reach the device in one copy per
+    tensor: nothing crosses between host and device per step.
     """
 
     def __init__(self, x, y, batch_size: int, seed: int = 0, rotate: float = 0.0, translate: float = 0.0,
                  scale: float = 0.0):
         self.x, self.y, self.batch_size = x, y, batch_size
         self.rotate, self.translate, self.scale = rotate, translate, scale
-        self.generator = torch.Generator(device=x.device).manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(len(self.x), device=self.x.device, generator=self.generator)
-        for idx in order.split(self.batch_size):
+        device, augment = self.x.device, bool(self.rotate or self.translate or self.scale)
+        order = torch.randperm(len(self.x), generator=self.generator)
+        sizes = [len(idx) for idx in order.split(self.batch_size)]
+        if augment:
+            draws = [draw_affine(n, self.generator, self.scale) for n in sizes]
+            u = torch.cat([d[0] for d in draws]).to(device, non_blocking=True).split(sizes)
+            z = torch.cat([d[1] for d in draws]).to(device, non_blocking=True).split(sizes) if self.scale else None
+        for i, idx in enumerate(order.to(device, non_blocking=True).split(self.batch_size)):
             xb = self.x[idx]
-            if self.rotate or self.translate or self.scale:
-                xb = random_affine(xb, self.rotate, self.translate, self.generator, self.scale)
+            if augment:
+                xb = apply_affine(xb, u[i], z[i] if z is not None else None, self.rotate, self.translate, self.scale)
             yield xb, self.y[idx]
 
 
-def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None):
+def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None, pin_memory: bool = False):
     """The conventional pipeline, kept only as the benchmark's baseline: PIL images through
     per-sample torchvision transforms in DataLoader workers (the same augmentation
     parameters, from the same recipe). `limit` keeps the first images only (fast mode)."""
@@ -263,4 +293,4 @@ def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None):
     if limit is not None:
         ds = Subset(ds, range(limit))
     return DataLoader(ds, batch_size=recipe.batch_size, shuffle=True, num_workers=workers,
-                      persistent_workers=workers > 0)
+                      persistent_workers=workers > 0, pin_memory=pin_memory)

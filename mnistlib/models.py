@@ -30,10 +30,12 @@ def conv_block(cin: int, cout: int, k: int = 3, p: int = 0) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, k, padding=p, bias=False), nn.ReLU(inplace=True), nn.BatchNorm2d(cout)]
 
 
-def make_net(cfg, head: str = "gap", dropout: float = 0.0, in_channels: int = 1) -> nn.Sequential:
+def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
     """Build the network described by `cfg` and `head` (see the module docstring)."""
+    if not isinstance(cfg, (tuple, list)):
+        raise ValueError(f"a layer list is a tuple such as (16, 'M', 16), got {cfg!r}")
     layers: list[nn.Module] = []
-    c, size = in_channels, MNIST_SIZE
+    c, size = 1, MNIST_SIZE
     for item in cfg:
         if item == "M":
             layers.append(nn.MaxPool2d(2))
@@ -41,7 +43,9 @@ def make_net(cfg, head: str = "gap", dropout: float = 0.0, in_channels: int = 1)
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
         else:
-            cout, k, p = (item, 3, 0) if isinstance(item, int) else item
+            cout, k, p = (item, 3, 0) if isinstance(item, int) else tuple(item) if isinstance(item, (tuple, list)) else (0, 0, 0)
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (cout, k, p)) or min(cout, k) < 1 or p < 0:
+                raise ValueError(f"layer {item!r} in {cfg!r}: use n (3x3 conv to n channels), (n, k, p) or 'M'")
             layers += conv_block(c, cout, k, p)
             c, size = cout, size + 2 * p - k + 1
         if size < 1:

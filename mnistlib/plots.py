@@ -1,7 +1,9 @@
 """Every figure the notebooks and the CLI show, one function each.
 
-Each returns its matplotlib Figure (notebooks display it inline); `save(fig, name)` writes
-figures/<name>.png, except in fast mode, whose tiny runs must not overwrite the real figures.
+Each returns its matplotlib Figure (notebooks display it inline) with a one-line text
+alternative in `fig.alt_text`. `show(fig, name)` prints that line under the figure and saves
+figures/<name>.png, except for a figure drawn from fast-mode data: it says FAST MODE in its
+title and is never saved, so tests never overwrite the real figures.
 """
 from __future__ import annotations
 
@@ -10,15 +12,28 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .data import MEAN, STD, fast_mode
+from .data import MEAN, STD
 from .recipes import RECIPES
 from .results import ROOT, split_held_out, summarize
 
 FIGURES = ROOT / "figures"
+FAST_NOTE = "FAST MODE: 1 epoch on a few images, a smoke test, not a result"
+TITLE = 12  # font sizes
+SMALL = 9
+
+
+def _finish(fig, title: str, alt: str, fast: bool = False):
+    """Suptitle (with the fast-mode warning), text alternative, tight layout."""
+    fig.fast = fast
+    fig.alt_text = ("[" + FAST_NOTE + "] " if fast else "") + alt
+    fig.suptitle(f"{FAST_NOTE}\n{title}" if fast else title, fontsize=TITLE, color="crimson" if fast else "black")
+    fig.tight_layout()
+    return fig
 
 
 def save(fig, name: str, folder: Path = FIGURES) -> Path | None:
-    if fast_mode():
+    """figures/<name>.png, or None for a figure drawn from fast-mode data."""
+    if getattr(fig, "fast", False):
         return None
     folder.mkdir(parents=True, exist_ok=True)
     path = Path(folder) / f"{name}.png"
@@ -26,30 +41,60 @@ def save(fig, name: str, folder: Path = FIGURES) -> Path | None:
     return path
 
 
-def plot_history(history: list[dict], title: str = ""):
-    """Train and test accuracy and loss per epoch, side by side."""
+def show(fig, name: str | None = None, folder: Path = FIGURES) -> Path | None:
+    """In a notebook: print the figure's text alternative and, with a name, save it."""
+    path = save(fig, name, folder) if name else None
+    print(f"Figure: {fig.alt_text}" + (f" [{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}]"
+                                      if path else ""))
+    return path
+
+
+def plot_history(run, title: str | None = None):
+    """Train and held-out accuracy and loss per epoch (a Run, or a record's history), every
+    point on the axes, with the late epochs enlarged in an inset."""
+    history, fast = (run.history, run.fast) if hasattr(run, "history") else (run, False)
+    split = getattr(run, "evaluated_on", "test")
     epochs = [h["epoch"] for h in history]
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for split, style in (("train", "o--"), ("test", "o-")):
-        acc.plot(epochs, [h[f"{split}_acc"] for h in history], style, ms=3, label=split)
-        loss.plot(epochs, [h[f"{split}_loss"] for h in history], style, ms=3, label=split)
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
+    curves = {"train": "o--", "test": "o-"}
+    for key, style in curves.items():
+        label = "train (augmented batches)" if key == "train" else split
+        acc.plot(epochs, [h[f"{key}_acc"] for h in history], style, ms=3, label=label)
+        loss.plot(epochs, [h[f"{key}_loss"] for h in history], style, ms=3, label=label)
+    everything = [h[f"{k}_acc"] for h in history for k in curves]
+    acc.set_ylim(min(everything) - 0.5, 100.2)
     acc.axhline(99.4, color="grey", lw=0.8, ls=":", label="99.4% target")
-    acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    acc.set_ylim(min(min(h["test_acc"] for h in history) - 0.5, 97.0), 100)
-    loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
+    acc.set(xlabel="epoch", ylabel="accuracy (%)")
+    acc.set_title("accuracy", fontsize=TITLE)
+    if len(history) >= 6:  # the late epochs, where the runs differ, enlarged
+        late = history[len(history) // 3:]
+        inset = acc.inset_axes([0.42, 0.12, 0.55, 0.45])
+        for key, style in curves.items():
+            inset.plot([h["epoch"] for h in late], [h[f"{key}_acc"] for h in late], style, ms=2)
+        values = [h[f"{k}_acc"] for h in late for k in curves]
+        inset.set_ylim(min(values) - 0.1, max(values) + 0.1)
+        inset.axhline(99.4, color="grey", lw=0.8, ls=":")
+        inset.tick_params(labelsize=7)
+        inset.grid(alpha=0.3)
+        inset.set_title(f"epochs {late[0]['epoch']}-{late[-1]['epoch']}", fontsize=8)
+    loss.set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
+    loss.set_title("loss", fontsize=TITLE)
     for ax in (acc, loss):
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+        ax.legend(fontsize=SMALL, loc="upper left" if ax is acc else "upper right")
+        if len(epochs) < 4:
+            ax.set_xticks(epochs)
+    h = history[-1]
+    alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
+           f"{split} {h['test_acc']:.2f}%")
+    return _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, fast)
 
 
 @torch.inference_mode()
-def misclassified(model, x, y, batch_size: int = 1000):
+def misclassified(model, x, y):
     """Indices, predictions and confidences of the wrongly classified images, most confident first."""
     from .train import predict
-    probs = predict(model, x, batch_size).softmax(1)
+    probs = predict(model, x).softmax(1)
     conf, pred = probs.max(1)
     wrong = (pred != y).nonzero().flatten()
     order = conf[wrong].argsort(descending=True)
@@ -57,8 +102,10 @@ def misclassified(model, x, y, batch_size: int = 1000):
     return wrong.cpu(), pred[wrong].cpu(), conf[wrong].cpu()
 
 
-def plot_misclassified(model, x, y, n: int = 24, cols: int = 8, title: str = "misclassified test digits"):
-    """A grid of wrongly classified images: true label, prediction and its confidence."""
+def plot_misclassified(model, data, n: int = 24, cols: int = 8):
+    """A grid of the held-out split's wrongly classified images (data: MNISTTensors): true
+    label, prediction and its confidence, most confident mistakes first."""
+    x, y = data.eval_x, data.eval_y
     idx, pred, conf = misclassified(model, x, y)
     n = min(n, len(idx))
     rows = max(1, -(-n // cols))
@@ -69,22 +116,28 @@ def plot_misclassified(model, x, y, n: int = 24, cols: int = 8, title: str = "mi
             continue
         img = (x[idx[k]].squeeze().float().cpu() * STD + MEAN).numpy()
         ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"true {y[idx[k]].item()}  pred {pred[k].item()}\n{100 * conf[k].item():.0f}% sure", fontsize=8)
-    fig.suptitle(f"{title}: {len(idx)} of {len(y):,} wrong (showing the {n} most confident)", fontsize=10)
-    fig.tight_layout()
-    return fig
+        ax.set_title(f"true {y[idx[k]].item()}  pred {pred[k].item()}\n{100 * conf[k].item():.0f}% sure", fontsize=SMALL)
+    what = f"misclassified {data.eval_split} digits: {len(idx)} of {len(y):,} wrong"
+    return _finish(fig, f"{what} (showing the {n} most confident)",
+                   f"{what}; the {n} it was most sure of, each with its true label, prediction and confidence",
+                   data.fast)
 
 
 def plot_seeds(records: list[dict], title: str | None = None):
-    """Each seed's test-accuracy curve, and its final-epoch value against the seeds' mean."""
+    """Each seed's test-accuracy curve over all epochs, the last five enlarged, and each seed's
+    final-epoch value against the seeds' mean."""
     s = summarize(records)
-    fig, (curves, finals) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+    fig, (curves, late, finals) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
+    last = max(len(r["history"]) for r in records)
     for r in records:
-        curves.plot([h["epoch"] for h in r["history"]], [h["test_acc"] for h in r["history"]],
-                    "-", lw=1.2, label=f"seed {r['seed']}")
-    curves.axhline(99.4, color="grey", lw=0.8, ls=":")
-    curves.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy per epoch")
-    curves.set_ylim(min(r["final_test_acc"] for r in records) - 0.6, 100)  # zoom on where runs end
+        epochs, accs = [h["epoch"] for h in r["history"]], [h["test_acc"] for h in r["history"]]
+        curves.plot(epochs, accs, "-", lw=1.2, label=f"seed {r['seed']}")
+        late.plot(epochs[-5:], accs[-5:], "o-", ms=3, lw=1.2)
+    late.set_ylim(min(h["test_acc"] for r in records for h in r["history"][-5:]) - 0.05, None)
+    for ax, what in ((curves, f"all {last} epochs"), (late, f"epochs {last - 4}-{last}, enlarged")):
+        ax.axhline(99.4, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)")
+        ax.set_title(what, fontsize=TITLE)
     curves.legend(fontsize=8, ncol=2)
     seeds = [r["seed"] for r in records]
     finals.plot(range(len(seeds)), [r["final_test_acc"] for r in records], "o", label="final epoch")
@@ -93,13 +146,14 @@ def plot_seeds(records: list[dict], title: str | None = None):
     finals.axhline(s["final_mean"], lw=1, label=f"mean final {s['final_mean']:.2f} ± {s['final_std']:.2f}")
     finals.axhline(99.4, color="grey", lw=0.8, ls=":")
     finals.set_xticks(range(len(seeds)), [str(v) for v in seeds])
-    finals.set(xlabel="seed", ylabel="test accuracy (%)", title="per seed")
+    finals.set(xlabel="seed", ylabel="test accuracy (%)")
+    finals.set_title("per seed", fontsize=TITLE)
     finals.legend(fontsize=8)
-    for ax in (curves, finals):
+    for ax in (curves, late, finals):
         ax.grid(alpha=0.3)
-    fig.suptitle(title or f"{s['iteration']} ({s['params']:,} params), {len(records)} seeds")
-    fig.tight_layout()
-    return fig
+    alt = (f"test accuracy per epoch for seeds {', '.join(map(str, seeds))}; final epoch "
+           f"{s['final_mean']:.2f} ± {s['final_std']:.2f} (min {s['final_min']:.2f}, max {s['final_max']:.2f})")
+    return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {len(records)} seeds", alt)
 
 
 def plot_comparison(records_by_name: dict[str, list[dict]]):
@@ -133,18 +187,19 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     curves.legend(fontsize=8, loc="lower right")
     if claimed:
         scatter.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
+    names = ", ".join(n for n, recs in records_by_name.items() if split_held_out(recs)[0])
+    return _finish(fig, "", f"mean test accuracy per epoch and parameters against final-epoch test accuracy for {names}")
 
 
-def plot_receptive_fields(model, image: torch.Tensor, title: str = "what the centre unit of each layer sees"):
+def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):
     """One panel per conv/pool layer: the input square seen by the centre unit of its output
-    map, drawn over a digit (image: one normalised 1x28x28 tensor)."""
+    map, drawn over held-out digit `index` of `data` (MNISTTensors)."""
+    image = data.eval_x[index]
     from matplotlib.patches import Rectangle
     from .rf import receptive_field, spatial_rows
     rows = spatial_rows(receptive_field(model))
     img = (image.squeeze().float().cpu() * STD + MEAN).numpy()
-    fig, axes = plt.subplots(1, len(rows), figsize=(1.9 * len(rows), 2.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.0 * len(rows), 3.0), squeeze=False)
     for ax, row in zip(axes[0], rows):
         centre = row.start + (row.size - 1) // 2 * row.j  # in input pixels; pixel i spans [i, i+1]
         ax.imshow(img, cmap="gray_r", vmin=0, vmax=1, extent=(0, 28, 28, 0))
@@ -154,7 +209,8 @@ def plot_receptive_fields(model, image: torch.Tensor, title: str = "what the cen
         ax.set_ylim(30, -2)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{row.layer}\n{row.size}x{row.size} map, RF {row.r}", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        ax.set_title(f"{row.layer}\n{row.size}x{row.size} map\nRF {row.r}", fontsize=SMALL + 1)
+    alt = "receptive field of the centre unit per layer: " + ", ".join(f"{row.r} px" for row in rows)
+    fig = _finish(fig, title, alt)
+    fig.fast = data.fast  # nothing trained, so the title needs no warning; but tests never write figures/
     return fig

@@ -7,11 +7,15 @@ build from here: `get_recipe("iteration2").build()`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from torch import nn
 
 from .models import make_net
+
+SCHEDULES = ("step", "onecycle")
+HEADS = ("gap", "conv")
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,72 @@ class Recipe:
     epochs: int = 15
     reported: dict = field(default_factory=dict)  # the write-up's own claims, for comparison only
 
+    def __post_init__(self):
+        """Check every field, so a bad value fails here, in one line, before any training.
+        JSON's lists become tuples and whole numbers in float fields become floats, so a recipe
+        read back from a record equals the one it was made from."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "tuple" and isinstance(value, list):
+                value = _tuples(value)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            object.__setattr__(self, f.name, value)
+        _check(self)
+
     def build(self) -> nn.Sequential:
         return make_net(self.cfg, self.head, self.dropout)
 
-    @property
-    def augments(self) -> bool:
-        return self.rotate > 0 or self.translate > 0 or self.scale > 0
+    def to_dict(self) -> dict:
+        """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims)."""
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k != "reported"}))
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_RULES = {  # field -> (test, what it must be)
+    "name": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "summary": (lambda v: isinstance(v, str), "a string"),
+    "head": (lambda v: v in HEADS, f"one of {', '.join(HEADS)}"),
+    "dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "momentum": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+    "gamma": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "label_smoothing": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "rotate": (lambda v: _is_number(v) and 0 <= v <= 180, "a number of degrees in [0, 180]"),
+    "translate": (lambda v: _is_number(v) and 0 <= v < 1, "a fraction of the image size in [0, 1)"),
+    "scale": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "batch_size": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    "epochs": (lambda v: _is_int(v) and 1 <= v <= 15, "a whole number from 1 to 15 (the series' budget)"),
+    "reported": (lambda v: isinstance(v, dict), "a dict"),
+}
+
+
+def _check(recipe: "Recipe") -> None:
+    for name, (test, what) in _RULES.items():
+        value = getattr(recipe, name)
+        if not test(value):
+            raise ValueError(f"recipe field {name} must be {what}, got {value!r}")
+    m = recipe.milestones
+    if not (isinstance(m, tuple) and all(_is_int(e) and 1 <= e < recipe.epochs for e in m) and list(m) == sorted(set(m))):
+        raise ValueError(f"recipe field milestones must be a tuple of increasing whole epochs between 1 and "
+                         f"{recipe.epochs - 1}, e.g. (6, 13), got {m!r}")
+    try:
+        make_net(recipe.cfg, recipe.head, recipe.dropout)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
 
 
 ITERATION1 = Recipe(
@@ -125,9 +189,30 @@ def get_recipe(name: str) -> Recipe:
         raise ValueError(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}") from None
 
 
-def differing_fields(fields: dict, registered: Recipe, ignore=()) -> dict:
-    """The entries of `fields` (a recipe as a dict, e.g. from a JSON record, where lists stand
-    for tuples) whose values differ from `registered`'s, leaving out the keys in `ignore`."""
-    as_json = lambda value: json.loads(json.dumps(value))
-    now = as_json(asdict(registered))
-    return {k: v for k, v in fields.items() if k not in ignore and as_json(v) != now.get(k)}
+def changes(recipe_fields: dict) -> dict | None:
+    """How a recipe (as a record stores it: `Recipe.to_dict()`) differs from today's registry
+    entry of the same name: {} for the registered recipe itself, None if the name is not
+    registered. Its name and one-line summary are prose, not part of the comparison."""
+    registered = RECIPES.get(recipe_fields.get("name"))
+    if registered is None:
+        return None
+    now = registered.to_dict()
+    return {k: v for k, v in recipe_fields.items() if k not in ("name", "summary") and v != now.get(k)}
+
+
+def literal(value) -> str:
+    """A recipe value as typed after --set: JSON lists back to tuples, no spaces."""
+    return repr(_tuples(value)).replace(" ", "")
+
+
+def slug(recipe_fields: dict) -> str:
+    """A file-name label: the iteration's name, plus its changes for a variant, e.g.
+    'iteration5' or 'iteration5+batch_size64+lr0.2'; a long value is replaced by a short hash."""
+    import hashlib
+    parts = [recipe_fields["name"]]
+    for key, value in sorted((changes(recipe_fields) or {}).items()):
+        text = re.sub(r"[^A-Za-z0-9.]+", "_", literal(value)).strip("_")
+        if len(text) > 16:
+            text = hashlib.sha1(literal(value).encode()).hexdigest()[:8]
+        parts.append(f"{key}{text}")
+    return "+".join(parts)

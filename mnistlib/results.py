@@ -1,8 +1,18 @@
-"""Run records on disk (figures/runs/*.json) and the multi-seed summaries made from them.
+"""Run records on disk and the multi-seed summaries made from them.
 
-The headline of every summary is the final-epoch test accuracy, mean +- sample std over
-seeds. The best-epoch accuracy is summarised too, but only to sit beside it, labelled: an
-epoch picked by its test accuracy is a test-set-selected number.
+Two folders hold records, each with the same layout (test-set runs at the top, validation-split
+runs in `validation/`):
+
+    figures/runs/   the committed evidence behind README and the notebooks; written only when
+                    asked for by name (`--runs-dir figures/runs`)
+    runs/           the default for `train` and `study`: your own runs (git ignores it)
+
+A record is one JSON file (schema below, `SCHEMA`). Whether it counts as a result of an
+iteration is decided in one place, `is_result`: a complete run of today's registered recipe.
+
+The headline of every summary is the final-epoch accuracy, mean +- sample std over seeds. The
+best-epoch accuracy is summarised too, but only to sit beside it, labelled: an epoch picked by
+its test accuracy is a test-set-selected number.
 """
 from __future__ import annotations
 
@@ -13,16 +23,21 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from .recipes import RECIPES, differing_fields
+from .recipes import RECIPES, changes, literal, slug
 
+SCHEMA = 2  # 2: whole recipe, epochs asked, command, environment; no stored recipe_changes
 ROOT = Path(__file__).resolve().parent.parent
-RUNS_DIR = ROOT / "figures" / "runs"
-VALIDATION_DIR = RUNS_DIR / "validation"  # validation-split runs of recipe variants (train --validation)
-PROTOCOL_SEEDS = range(5)  # results are reported over seeds 0-4; any other seeds are held out
+RUNS_DIR = ROOT / "figures" / "runs"  # the committed evidence
+USER_RUNS_DIR = ROOT / "runs"          # train/study's default
+PROTOCOL_SEEDS = range(10)  # results are reported over seeds 0-9 (older recipes: 0-4); others are held out
+
+
+def validation_dir(runs_dir: Path) -> Path:
+    return Path(runs_dir) / "validation"
 
 
 def split_held_out(records: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(records of seeds 0-4, records of held-out seeds)."""
+    """(records of the protocol seeds, records of held-out seeds)."""
     return ([r for r in records if r["seed"] in PROTOCOL_SEEDS],
             [r for r in records if r["seed"] not in PROTOCOL_SEEDS])
 
@@ -44,44 +59,76 @@ def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
     return ROOT / "figures" if Path(runs_dir).resolve() == RUNS_DIR.resolve() else Path(runs_dir)
 
 
-def record_path(name: str, seed: int, runs_dir: Path = RUNS_DIR) -> Path:
-    return Path(runs_dir) / f"{name}-seed{seed}.json"
+def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test") -> Path:
+    """runs_dir/[validation/]<slug>-seed<S>.json; the slug names a variant's changes."""
+    folder = validation_dir(runs_dir) if split == "validation" else Path(runs_dir)
+    return folder / f"{slug(recipe.to_dict())}-seed{seed}.json"
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, in one line, if a record could not be written to `path` at the end of a run."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give a file name such as {path / 'run.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot write a record to {path}: {e.strerror or e}") from None
+
+
+def check_replaceable(path: Path, record: dict) -> None:
+    """A record may only be replaced by a re-make: the same recipe, epochs asked and fast mode.
+    Anything else is refused, in one line naming the file and the flag that overrides."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    differs = [key for key in ("recipe", "epochs_asked", "fast_mode", "evaluated_on") if old.get(key) != record[key]]
+    if differs:
+        raise ValueError(f"{path} holds a run with a different {', '.join(differs)}; not replacing it "
+                         f"(choose another --runs-dir or --out, or pass --overwrite)")
 
 
 def save_record(record: dict, path: str | Path) -> None:
-    """Write atomically, so an interrupt never leaves half a file."""
+    """Write atomically (an interrupt never leaves half a file), readable like any other file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
         json.dump(record, f, indent=1)
         f.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(f.name, 0o666 & ~umask)
     os.replace(f.name, path)
 
 
 def is_complete(record: dict) -> bool:
-    """Not interrupted, not fast mode, all planned epochs: the only runs a summary may use."""
-    return not (record.get("interrupted") or record.get("fast_mode")
-                or record["epochs"] != record.get("planned_epochs", record["epochs"]))
+    """A whole run: not interrupted, not fast mode, every epoch its recipe asks for."""
+    return (record.get("schema") == SCHEMA and not record["interrupted"] and not record["fast_mode"]
+            and record["epochs"] == record["epochs_asked"] == record["recipe"]["epochs"])
 
 
-def _read_records(runs_dir: Path):
+def is_result(record: dict) -> bool:
+    """The one test of whether a record is a result of a registered iteration: a complete
+    test-set run whose whole recipe equals today's registry entry. A record of a recipe that
+    has since changed is not, until it is re-made."""
+    return is_complete(record) and record["evaluated_on"] == "test" and changes(record["recipe"]) == {}
+
+
+def read_records(runs_dir: Path):
     """Every record in runs_dir (not its subfolders), in file-name order."""
     for path in sorted(Path(runs_dir).glob("*.json")):
         yield json.loads(path.read_text())
 
 
-def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR, complete: bool = True) -> list[dict]:
-    """Records in runs_dir (of one iteration if `name`), sorted by seed. With `complete`,
-    interrupted, fast-mode and shortened runs are left out of summaries."""
-    out = []
-    for rec in _read_records(runs_dir):
-        if name and rec["iteration"] != name:
-            continue
-        if rec.get("evaluated_on", "test") != "test" or rec.get("recipe_changes"):
-            continue  # validation-split runs and recipe variants are not the iteration's results
-        if complete and not is_complete(rec):
-            continue
-        out.append(rec)
+def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR) -> list[dict]:
+    """The results (`is_result`) in runs_dir, of one iteration if `name`, sorted by seed."""
+    out = [r for r in read_records(runs_dir) if is_result(r) and (name is None or r["iteration"] == name)]
     return sorted(out, key=lambda r: (r["iteration"], r["seed"]))
 
 
@@ -104,7 +151,6 @@ def summarize(records: list[dict]) -> dict:
         "final_min": min(final), "final_max": max(final),
         "best_mean": best_mean, "best_std": best_std,
         "train_mean": statistics.fmean(r["history"][-1]["train_acc"] for r in records),
-        "device": records[0].get("device_name", records[0]["device"]),
     }
 
 
@@ -142,36 +188,27 @@ def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
     return "\n".join(rows)
 
 
-def _literal(value) -> str:
-    """A recipe value as it would be typed after --set: JSON lists back to tuples, no spaces."""
-    def tup(v):
-        return tuple(tup(x) for x in v) if isinstance(v, list) else v
-    return repr(tup(value)).replace(" ", "")
-
-
 def variant_label(record: dict) -> str:
-    """'iteration4' for the registered recipe, else 'iteration4 + batch_size=64, scale=0.09'.
-    Changes are named against the registry as it is now, from the record's whole recipe
-    (older records without one: the recipe_changes stored when the run was made)."""
-    changes = record.get("recipe_changes") or {}
-    registered = RECIPES.get(record["iteration"])
-    if "recipe" in record and registered:
-        changes = differing_fields(record["recipe"], registered, ignore=("name", "summary"))
-    if not changes:
+    """'iteration4' for today's registered recipe, else 'iteration4 + batch_size=64, scale=0.09':
+    its changes, named against the registry as it is now, from the record's whole recipe."""
+    diff = changes(record["recipe"])
+    if diff is None:
+        return f"{record['recipe']['name']} (unregistered)"
+    if not diff:
         return record["iteration"]
-    return record["iteration"] + " + " + ", ".join(f"{k}={_literal(v)}" for k, v in sorted(changes.items()))
+    return record["iteration"] + " + " + ", ".join(f"{k}={literal(v)}" for k, v in sorted(diff.items()))
 
 
-def validation_table(runs_dir: Path = VALIDATION_DIR) -> str:
-    """Markdown table of the validation-split runs in runs_dir, one row per variant: for each
-    iteration its registered recipe first, then the variants from best to worst mean."""
+def validation_table(runs_dir: Path = RUNS_DIR) -> str:
+    """Markdown table of the complete validation-split runs in runs_dir/validation/, one row per
+    variant: for each iteration its registered recipe first, then the variants, best mean first."""
     groups: dict[str, list[dict]] = {}
-    for rec in _read_records(runs_dir):
+    for rec in read_records(validation_dir(runs_dir)):
         if rec.get("evaluated_on") == "validation" and is_complete(rec):
             groups.setdefault(variant_label(rec), []).append(rec)
     if not groups:
-        raise ValueError(f"no complete validation-split records in {runs_dir}: make them with "
-                         "`python -m mnistlib train NAME --validation --set FIELD=VALUE --out DIR/FILE.json`")
+        raise ValueError(f"no complete validation-split records in {validation_dir(runs_dir)}: make them with "
+                         "`python -m mnistlib train NAME --validation --set FIELD=VALUE`")
     summaries = {label: summarize(sorted(recs, key=lambda r: r["seed"])) for label, recs in groups.items()}
     order = sorted(summaries, key=lambda label: (summaries[label]["iteration"], label != summaries[label]["iteration"],
                                                  -summaries[label]["final_mean"], label))

@@ -14,7 +14,7 @@ Pointwise layers (ReLU, BatchNorm, Dropout, Flatten) change none of these.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -98,6 +98,3 @@ def format_rf_table(rows: list[RFRow]) -> str:
         lines.append(f"{row.layer:<24}{row.size:>5}{k:>4}{s:>4}{p:>4}{row.r:>6}{row.j:>6}{row.start:>7.1f}")
     return "\n".join(lines)
 
-
-def as_dicts(rows: list[RFRow]) -> list[dict]:
-    return [asdict(row) for row in rows]

@@ -1,29 +1,31 @@
 """The train/test loop: `fit(recipe, data, seed)` -> Run (model + per-epoch history).
 
-Honest evaluation: the test set is only ever *measured* after each epoch; nothing here
-picks an epoch or a model by it. A run's headline number is its final-epoch test accuracy.
+Honest evaluation: the held-out split (the test set, or the validation split when choosing
+between recipes) is only ever *measured* after each epoch; nothing here picks an epoch or a
+model by it. A run's headline number is its final-epoch accuracy.
 
-Fast mode (MNISTLIB_FAST=1 in the environment, e.g. for tests and nbval) trains one epoch
-(and mnistlib.data loads only the first FAST_IMAGES images of each split), so every
-notebook and command still runs end to end in seconds.
+Fast mode is a property of the data (`data.fast`, see mnistlib.data.load_mnist): on fast data,
+`fit` trains one epoch by default, and its record and figures say so.
 """
 from __future__ import annotations
 
 import ctypes
+import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import Batches, MNISTTensors, fast_mode
+from .data import Batches, MNISTTensors
 from .models import count_params
-from .recipes import RECIPES, Recipe, differing_fields
+from .recipes import Recipe
+from .results import SCHEMA
 
-EVAL_BATCH = 1000
+EVAL_BATCH = 1000  # images per forward pass when measuring (no gradients kept)
 POSTFIX_EVERY = 50  # steps between progress-bar updates (each one syncs with the device)
 
 
@@ -56,58 +58,95 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20))
 
 
+def set_determinism(device: torch.device, deterministic: bool = False) -> None:
+    """CUDA only (CPU kernels are deterministic for a given machine and thread count).
+    Default: cuDNN benchmarks its algorithms once per shape and keeps the fastest, which may be
+    a non-deterministic one: a CUDA run then matches itself only within noise. Deterministic:
+    cuDNN's deterministic algorithms and torch's deterministic mode (kernels that have no
+    deterministic version warn instead of failing). Process-wide settings."""
+    if device.type != "cuda":
+        return
+    import os
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device) -> dict:
+    """What a record needs to say for a reader to know whether it can be reproduced to the
+    digit: the same device model, library versions, thread count, determinism flags and, on a
+    CPU, the same instruction set (floating-point sums differ between AVX2 and AVX-512 kernels)."""
+    import torchvision
+    cuda = device.type == "cuda"
+    return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_model(),
+        "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark if cuda else None,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic if cuda else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
 @dataclass
 class Run:
     recipe: Recipe
     seed: int
     model: nn.Module
+    epochs_asked: int
+    fast: bool = False                 # trained on fast-mode data: not a result
+    evaluated_on: str = "test"         # or "validation": then test_* in the history measure held-out training images
     history: list[dict] = field(default_factory=list)
     interrupted: bool = False
-    evaluated_on: str = "test"  # "validation": the test_* columns measure held-out training images
+    command: list[str] | None = None   # the command line that made it, if any
 
     @property
-    def final_test_acc(self) -> float | None:
+    def final_acc(self) -> float | None:
         return self.history[-1]["test_acc"] if self.history else None
 
     @property
-    def best_test_acc(self) -> float | None:
+    def best_acc(self) -> float | None:
         """Shown only beside the final-epoch number, never as the result: picking the best
-        epoch by test accuracy uses the test set for model selection."""
+        epoch by its held-out accuracy uses that split for model selection."""
         return max(h["test_acc"] for h in self.history) if self.history else None
 
     def record(self) -> dict:
-        """The JSON run record (accuracies in percent)."""
+        """The JSON run record, schema 2 (accuracies in percent; `test_*` measure `evaluated_on`)."""
         return {
+            "schema": SCHEMA,
             "iteration": self.recipe.name,
             "params": count_params(self.model),
             "seed": self.seed,
-            "epochs": len(self.history),
-            "planned_epochs": self.recipe.epochs,
-            "interrupted": self.interrupted,
-            "fast_mode": fast_mode(),
-            "device": str(next(self.model.parameters()).device),
-            "device_name": _device_name(next(self.model.parameters()).device),
-            "torch": torch.__version__,
             "evaluated_on": self.evaluated_on,
-            "recipe_changes": self.recipe_changes(),
-            "recipe": {k: v for k, v in asdict(self.recipe).items() if k != "reported"},
+            "epochs_asked": self.epochs_asked,
+            "epochs": len(self.history),
+            "interrupted": self.interrupted,
+            "fast_mode": self.fast,
+            "recipe": self.recipe.to_dict(),
+            "command": self.command,
+            "environment": environment(next(self.model.parameters()).device),
             "history": self.history,
-            "final_test_acc": self.final_test_acc,
-            "best_test_acc": self.best_test_acc,
+            "final_test_acc": self.final_acc,
+            "best_test_acc": self.best_acc,
         }
-
-    def recipe_changes(self) -> dict:
-        """Fields where this run's recipe differs from the registry entry of the same name."""
-        registered = RECIPES.get(self.recipe.name)
-        if registered is None:
-            return {"unregistered": True}
-        return differing_fields(asdict(self.recipe), registered)
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU, {torch.get_num_threads()} threads"
 
 
 def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool = True,
@@ -132,7 +171,7 @@ def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool =
         seen += len(y)
         if progress and step % POSTFIX_EVERY == 0:
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{100 * correct.item() / seen:.2f}")
-    return loss_sum.item() / seen, 100 * correct.item() / seen
+    return loss_sum.item() / seen, 100 * correct.item() / seen  # the epoch's sync with the device
 
 
 @torch.inference_mode()
@@ -154,41 +193,44 @@ def make_schedule(recipe: Recipe, optimizer, epochs: int, steps_per_epoch: int):
     if recipe.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, epochs=epochs,
                                                    steps_per_epoch=steps_per_epoch), True
-    if recipe.schedule == "step":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), recipe.gamma), False
-    raise ValueError(f"unknown schedule {recipe.schedule!r}: use 'step' or 'onecycle'")
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), recipe.gamma), False
 
 
 def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = None,
-        progress: bool = True, log=tqdm.write, on_epoch=None) -> Run:
-    """Train `recipe` from scratch on `data` (already on its device) and test after each epoch.
+        progress: bool = True, log=tqdm.write, on_epoch=None, deterministic: bool = False,
+        command: list[str] | None = None) -> Run:
+    """Train `recipe` from scratch on `data` (already on its device) and measure its held-out
+    split after each epoch. `epochs`: default the recipe's, or 1 on fast-mode data.
 
     Ctrl-C stops cleanly: the Run comes back with the epochs finished so far and
     `interrupted=True`. `on_epoch(run)` is called after each epoch (the CLI saves there).
-    `log` gets one compact line per epoch (None: silent).
+    `log` gets one compact line per epoch (None: silent). `deterministic`: see set_determinism.
     """
     if epochs is None:
-        epochs = 1 if fast_mode() else recipe.epochs
+        epochs = 1 if data.fast else recipe.epochs
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if data.device.type == "cpu":
         keep_freed_memory()
-    torch.manual_seed(seed)  # weights and dropout
-    # channels_last: oneDNN's faster convolution and pooling kernels on CPU, Tensor Cores on GPU
+    set_determinism(data.device, deterministic)
+    torch.manual_seed(seed)  # weights (initialised on the CPU, so the same on every device) and dropout
+    # channels_last: oneDNN's faster convolution and pooling kernels on CPU (measured; on CUDA
+    # these fp32 convs with 4-16 channels gain nothing from it, and lose nothing either)
     model = recipe.build().to(data.device, memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     batches = Batches(data.train_x, data.train_y, recipe.batch_size, seed, recipe.rotate, recipe.translate,
                       recipe.scale)
     schedule, per_batch = make_schedule(recipe, optimizer, epochs, len(batches))
-    run = Run(recipe, seed, model, evaluated_on=data.eval_split)
-    epoch_bar = tqdm(range(1, epochs + 1), desc=recipe.name, unit="epoch", disable=not progress)
+    run = Run(recipe, seed, model, epochs, data.fast, data.eval_split, command=command)
+    epoch_bar = tqdm(range(1, epochs + 1), desc=recipe.name + (" (FAST MODE)" if data.fast else ""), unit="epoch",
+                     disable=not progress)
     try:
         for epoch in epoch_bar:
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress,
                                                 recipe.label_smoothing, schedule if per_batch else None)
-            test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
+            test_loss, test_acc = evaluate(model, data.eval_x, data.eval_y)
             if not per_batch:
                 schedule.step()
             run.history.append({
@@ -198,7 +240,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
             })
             epoch_bar.set_postfix(test_acc=f"{test_acc:.2f}")
             if log:
-                log(format_epoch(run.history[-1]))
+                log(format_epoch(run.history[-1], data.eval_split, data.fast))
             if on_epoch:
                 on_epoch(run)
     except KeyboardInterrupt:
@@ -210,6 +252,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     return run
 
 
-def format_epoch(h: dict) -> str:
+def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:
     return (f"epoch {h['epoch']:>2}  lr {h['lr']:<7g} train loss {h['train_loss']:.4f} acc {h['train_acc']:6.2f}"
-            f"  test loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s")
+            f"  {'val' if split == 'validation' else 'test'} loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s"
+            + ("  (FAST MODE: not a result)" if fast else ""))

@@ -37,13 +37,53 @@ def test_help():
     (["study", "iteration1", "--seeds", "4-2"], "bad seed list"),
     (["fly"], "invalid choice"),
     (["train", "iteration1", "--set", "colour=3"], "expected FIELD=VALUE with FIELD one of: cfg, head"),
-    (["train", "iteration1", "--set", "lr=fast"], "'fast' is not a Python literal"),
+    (["train", "iteration1", "--set", "batch_size=0"], "batch_size must be a whole number >= 1, got 0"),
+    (["train", "iteration1", "--set", "batch_size=0.5"], "batch_size must be a whole number >= 1, got 0.5"),
+    (["train", "iteration1", "--set", "batch_size='64'"], "batch_size must be a whole number >= 1, got '64'"),
+    (["train", "iteration1", "--set", "lr=fast"], "lr must be a number > 0, got 'fast'"),
+    (["train", "iteration1", "--set", "cfg=5"], "cfg=5 does not build"),
+    (["train", "iteration1", "--set", "cfg=(16,'M','M','M','M',16)"], "shrinks the 28x28 input to nothing"),
+    (["train", "iteration1", "--set", "milestones=6"], "milestones must be a tuple of increasing whole epochs"),
+    (["train", "iteration1", "--set", "milestones=(6,20)"], "between 1 and 14"),
+    (["train", "iteration1", "--set", "dropout=2"], "dropout must be a number in [0, 1)"),
+    (["train", "iteration1", "--set", "epochs=0"], "epochs must be a whole number from 1 to 15"),
+    (["train", "iteration1", "--set", "schedule=cosine"], "schedule must be one of step, onecycle"),
+    (["study", "iteration1", "--set", "head=dense"], "head must be one of gap, conv"),
 ])
-def test_bad_input_is_one_line_and_nonzero(args, fragment, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
+def test_bad_input_is_one_line_and_nonzero_before_any_work(args, fragment, capsys, monkeypatch):
+    import mnistlib.cli
+    monkeypatch.setattr(mnistlib.cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
     err = capsys.readouterr().err
-    assert e.value.code != 0 and fragment in err and len(err.strip().splitlines()) == 1
+    assert code != 0 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_unusable_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import mnistlib.cli
+    monkeypatch.setattr(mnistlib.cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    (tmp_path / "a-file").write_text("")
+    for out, fragment in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "r.json", "cannot write a record")):
+        assert main(["train", "iteration1", "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_committed_records_are_never_replaced_by_other_runs(capsys, monkeypatch):
+    """A fast-mode run, or a shorter one, aimed at the committed evidence is refused by name."""
+    from mnistlib.results import RUNS_DIR
+    import mnistlib.cli
+    monkeypatch.setattr(mnistlib.cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    committed = (RUNS_DIR / "iteration3-seed0.json").read_bytes()
+    for extra, env in (([], "1"), (["--epochs", "1"], "0")):
+        monkeypatch.setenv("MNISTLIB_FAST", env)
+        assert main(["study", "iteration3", "--seeds", "0-1", "--runs-dir", str(RUNS_DIR), *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "iteration3-seed0.json holds a run with a different" in err
+        assert "--overwrite" in err
+    assert (RUNS_DIR / "iteration3-seed0.json").read_bytes() == committed
 
 
 def test_missing_data_is_one_line(tmp_path, capsys):
@@ -62,11 +102,46 @@ def test_summary_prints_torchinfo_and_the_rf_table():
 
 def test_train_writes_a_record(shared_root, tmp_path):
     out = cli("train", "iteration3", "--data-root", str(shared_root), "--out", str(tmp_path / "r.json"),
-              "--seed", "2", env={"MNISTLIB_FAST": "1"})
+              "--seed", "2", "--set", "schedule=onecycle", env={"MNISTLIB_FAST": "1"})
     assert out.returncode == 0, out.stderr
     rec = json.loads((tmp_path / "r.json").read_text())
     assert (rec["iteration"], rec["params"], rec["seed"], rec["epochs"], rec["fast_mode"]) == ("iteration3", 7384, 2, 1, True)
-    assert "epoch  1" in out.stdout
+    assert rec["recipe"]["schedule"] == "onecycle" and rec["epochs_asked"] == 1 and rec["schema"] == 2
+    assert rec["command"][-2:] == ["--set", "schedule=onecycle"]
+    assert "epoch  1" in out.stdout and "FAST MODE" in out.stdout
+    assert (tmp_path / "r.json").stat().st_mode & 0o044 == 0o044  # readable by others, like any file
+
+
+def test_default_outputs_go_to_the_user_runs_folder_named_by_variant(tiny_root, tmp_path, monkeypatch, capsys):
+    """Not in fast mode, on a tiny synthetic MNIST: one-epoch recipes make complete records."""
+    import mnistlib.results as results
+    monkeypatch.setattr(results, "USER_RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setenv("MNISTLIB_FAST", "0")
+    base = ["--data-root", str(tiny_root), "--validation", "--set", "epochs=1"]
+    assert main(["train", "iteration5", *base]) == 0
+    assert main(["train", "iteration5", *base, "--set", "batch_size=8", "--set", "cfg=(4,'M',8)"]) == 0
+    assert main(["train", "iteration5", *base, "--epochs", "1"]) == 0  # the same run again: a re-make, allowed
+    made = sorted(p.name for p in (tmp_path / "runs" / "validation").iterdir())
+    assert made == ["iteration5+batch_size8+cfg4_M_8+epochs1-seed0.json", "iteration5+epochs1-seed0.json"]
+    capsys.readouterr()
+    assert main(["table", "--validation", "--runs-dir", str(tmp_path / "runs")]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "`iteration5 + batch_size=8, cfg=(4,'M',8), epochs=1`", "`iteration5 + epochs=1`"]
+
+
+def test_study_jobs_make_the_same_records_as_one_at_a_time(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTLIB_FAST", "0")
+    common = ["study", "iteration4", "--seeds", "0-2", "--data-root", str(tiny_root), "--set", "epochs=2"]
+    one = cli(*common, "--jobs", "1", "--threads", "1", "--runs-dir", str(tmp_path / "one"))
+    two = cli(*common, "--jobs", "2", "--runs-dir", str(tmp_path / "two"))
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert "seeds 0-2: final-epoch test acc" in two.stdout
+    strip = lambda p: [{k: v for k, v in h.items() if k != "seconds"} for h in json.loads(p.read_text())["history"]]
+    files = sorted(p.name for p in (tmp_path / "one").glob("*.json"))
+    assert files == sorted(p.name for p in (tmp_path / "two").glob("*.json")) and len(files) == 3
+    for name in files:
+        assert strip(tmp_path / "one" / name) == strip(tmp_path / "two" / name)
 
 
 def test_train_on_the_validation_split(shared_root, tmp_path):
@@ -75,10 +150,13 @@ def test_train_on_the_validation_split(shared_root, tmp_path):
     assert out.returncode == 0, out.stderr
     rec = json.loads((tmp_path / "v.json").read_text())
     assert rec["evaluated_on"] == "validation" and "final-epoch validation acc" in out.stdout
-    assert rec["recipe_changes"] == {"batch_size": 64, "cfg": [4, "M", 8]} and rec["params"] == 4 * 9 + 8 + 4 * 8 * 9 + 16 + 80
+    from mnistlib.recipes import changes
+    assert changes(rec["recipe"]) == {"batch_size": 64, "cfg": [4, "M", 8]} and rec["params"] == 4 * 9 + 8 + 4 * 8 * 9 + 16 + 80
     from mnistlib import count_params, get_recipe, make_net
     assert rec["recipe"]["lr"] == get_recipe("iteration5").lr and rec["recipe"]["batch_size"] == 64
     assert rec["params"] == count_params(make_net(rec["recipe"]["cfg"], rec["recipe"]["head"]))  # rebuildable
+    (tmp_path / "validation").mkdir()
+    (tmp_path / "v.json").rename(tmp_path / "validation" / "v.json")
     table = cli("table", "--validation", "--runs-dir", str(tmp_path))  # a fast-mode run is no result either
     assert table.returncode == 1 and "no complete validation-split records" in table.stderr and not table.stdout
     from mnistlib.results import load_records
@@ -90,7 +168,7 @@ def test_study_summarises_seeds(shared_root, tmp_path):
               "--runs-dir", str(tmp_path / "runs"), env={"MNISTLIB_FAST": "1"})
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["iteration1-seed0.json", "iteration1-seed1.json"]
-    assert "seeds 0-1: final-epoch test acc" in out.stdout
+    assert "seeds 0-1: final-epoch test acc" in out.stdout and "FAST MODE" in out.stdout
 
 
 def test_bench_prints_a_ratio_last(shared_root):
@@ -113,7 +191,7 @@ def test_interrupted_train_keeps_the_epochs_in_a_partial_file(shared_root, tmp_p
     monkeypatch.setattr(train, "evaluate", evaluate_then_interrupt)
     out = tmp_path / "r.json"
     out.write_text("{}")  # an earlier record must survive
-    code = main(["train", "iteration1", "--epochs", "5", "--data-root", str(shared_root), "--out", str(out)])
+    code = main(["train", "iteration1", "--epochs", "5", "--data-root", str(shared_root), "--out", str(out), "--overwrite"])
     assert code == 130 and out.read_text() == "{}"
     rec = json.loads((tmp_path / "r.json.partial").read_text())
     assert rec["interrupted"] and rec["epochs"] == 2 and len(rec["history"]) == 2

@@ -12,7 +12,7 @@ from tests.conftest import write_idx
 def test_loads_synthetic_gz_set_without_downloading(tiny_root, monkeypatch):
     monkeypatch.delenv("MNISTLIB_FAST")
     data = load_mnist(tiny_root, download=False)
-    assert data.train_x.shape == (40, 1, 28, 28) and data.test_x.shape == (20, 1, 28, 28)
+    assert data.train_x.shape == (40, 1, 28, 28) and data.eval_x.shape == (20, 1, 28, 28)
     assert data.train_y.tolist() == [i % 10 for i in range(40)]
     pixels = data.train_x[:, 0, 0, 0] * STD + MEAN  # undo the normalisation
     assert torch.allclose(pixels * 255, data.train_y.float() * 25, atol=1e-3)
@@ -33,18 +33,19 @@ def test_read_only_root_is_extracted_into_the_cache(tiny_root, tmp_path, monkeyp
 
 
 def test_fast_mode_keeps_only_the_first_images(shared_root):
-    data = load_mnist(shared_root, download=False)
-    assert len(data.train_x) == len(data.test_x) == FAST_IMAGES
+    data = load_mnist(shared_root, download=False)  # MNISTLIB_FAST=1 in tests
+    assert len(data.train_x) == len(data.eval_x) == FAST_IMAGES and data.fast
+    assert data.validation_split().fast and not load_mnist(shared_root, download=False, limit=3, fast=False).fast
     assert data.train_y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
-    assert data.test_y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert data.eval_y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 
 def test_the_real_files_from_the_shared_copy(shared_root, monkeypatch):
     monkeypatch.delenv("MNISTLIB_FAST")
     data = load_mnist(shared_root, download=False)
-    assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
+    assert data.train_x.shape == (60000, 1, 28, 28) and data.eval_x.shape == (10000, 1, 28, 28)
     assert abs(data.train_x.mean().item()) < 1e-3 and abs(data.train_x.std().item() - 1) < 1e-3
-    assert torch.bincount(data.test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert torch.bincount(data.eval_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 def test_no_files_and_no_download_names_the_four_files(tmp_path):
@@ -136,8 +137,8 @@ def test_validation_split_holds_out_the_last_training_images():
     x, y = torch.arange(12.0).view(12, 1, 1, 1), torch.arange(12)
     data = MNISTTensors(x, y, x[:3], y[:3])
     val = data.validation_split(2)
-    assert val.eval_split == "validation" and data.eval_split == "test"
-    assert val.train_y.tolist() == list(range(10)) and val.test_y.tolist() == [10, 11]
+    assert val.eval_split == "validation" and data.eval_split == "test" and not val.fast
+    assert val.train_y.tolist() == list(range(10)) and val.eval_y.tolist() == [10, 11]
     with pytest.raises(ValueError, match="validation size"):
         data.validation_split(12)
 

@@ -29,20 +29,39 @@ def test_misclassified_lists_only_wrong_answers_most_confident_first():
     assert conf[0] > conf[1] > 0.25
 
 
-def test_figures_draw(tmp_path, monkeypatch):
-    monkeypatch.setenv("MNISTLIB_FAST", "0")
-    history = record(0, [98.0, 99.0, 99.2])["history"]
+def data(n, fast=False):
+    from mnistlib.data import MNISTTensors
+    x, y = torch.zeros(n, 1, 28, 28), torch.arange(n) % 10
+    return MNISTTensors(x, y, x, y, fast=fast)
+
+
+def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys):
+    history = record(0, [91.0, 97.0, 98.5, 99.0, 99.1, 99.2, 99.3])["history"]
+    history[0]["train_acc"] = 85.0  # the lowest point of either curve sets the axis
     fig = plots.plot_history(history, "t")
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3  # train, test, 99.4 line
-    assert plots.save(fig, "curves", tmp_path).is_file()
-    monkeypatch.setenv("MNISTLIB_FAST", "1")
-    assert plots.save(fig, "curves-fast", tmp_path) is None  # fast mode never overwrites figures
-    recs = [record(s, [98.0, 99.0 + s / 10]) for s in range(3)]
-    assert len(plots.plot_seeds(recs).axes) == 2
+    acc = fig.axes[0]
+    assert len(acc.lines) == 3 and acc.get_ylim()[0] < 85.0  # train, test, 99.4 line; nothing cut
+    assert len(fig.axes) == 2 and len(acc.child_axes) == 1  # accuracy with an inset on the late epochs, loss
+    assert "final epoch: train 99.00%, test 99.30%" in fig.alt_text
+    assert plots.show(fig, "curves", tmp_path) == tmp_path / "curves.png" and (tmp_path / "curves.png").is_file()
+    assert capsys.readouterr().out.startswith("Figure: accuracy and loss per epoch over 7 epoch(s)")
+    recs = [record(s, [97.0 + s, 99.0, 99.0, 99.0, 99.0, 99.1 + s / 10]) for s in range(3)]
+    fig = plots.plot_seeds(recs)
+    assert len(fig.axes) == 3 and fig.axes[0].get_ylim()[0] < 97.0  # all epochs, the late ones enlarged
+    assert "final epoch 99.20 ± 0.10" in fig.alt_text
     assert len(plots.plot_comparison({"iteration1": recs}).axes) == 2
-    y = torch.tensor([0, 1, 2])
-    fig = plots.plot_misclassified(Fixed(torch.eye(10)[[1, 2, 2]]), torch.zeros(3, 1, 28, 28), y, n=5, cols=4)
+    fig = plots.plot_misclassified(Fixed(torch.eye(10)[[1, 2, 2]]), data(3), n=5, cols=4)
     assert sum(len(ax.images) > 0 for ax in fig.axes) == 2  # two wrong answers drawn
+    assert "2 of 3 wrong" in fig.alt_text
     from mnistlib.recipes import get_recipe
-    fig = plots.plot_receptive_fields(get_recipe("iteration1").build(), torch.zeros(1, 28, 28))
+    fig = plots.plot_receptive_fields(get_recipe("iteration1").build(), data(1))
     assert [ax.get_title().split()[-1] for ax in fig.axes] == ["3", "5", "6", "10", "12", "20", "28", "28"]
+
+
+def test_fast_mode_figures_say_so_and_are_never_saved(tmp_path):
+    fig = plots.plot_misclassified(Fixed(torch.eye(10)[[1, 2, 2]]), data(3, fast=True))
+    assert "FAST MODE" in fig._suptitle.get_text() and "FAST MODE" in fig.alt_text
+    assert plots.save(fig, "fast", tmp_path) is None and not (tmp_path / "fast.png").exists()
+    from mnistlib.recipes import get_recipe
+    assert plots.save(plots.plot_receptive_fields(get_recipe("iteration1").build(), data(1, fast=True)), "rf",
+                      tmp_path) is None

@@ -4,8 +4,10 @@ import shutil
 import pytest
 
 from mnistlib import colab
-from mnistlib.results import (RUNS_DIR, figures_dir, format_seeds, load_records, parse_seeds, results_table,
-                              summarize, validation_table, variant_label)
+from mnistlib.models import count_params
+from mnistlib.recipes import RECIPES, get_recipe
+from mnistlib.results import (RUNS_DIR, figures_dir, format_seeds, is_result, load_records, parse_seeds, read_records,
+                              results_table, summarize, validation_table, variant_label)
 from tests.conftest import PROJECT
 
 
@@ -19,19 +21,33 @@ def test_seed_lists():
     assert format_seeds([0, 1, 2, 3, 4, 10, 11, 12, 20]) == "0-4, 10-12, 20"
 
 
-def record(seed, finals, iteration="iteration1", **extra):
+def record(seed, finals, iteration="iteration1", changes=None, **extra):
+    """A schema-2 record of a registered recipe (with `changes`, a variant) trained len(finals) epochs."""
+    from dataclasses import replace
+    recipe = replace(get_recipe(iteration), epochs=len(finals), **(changes or {}))
     history = [{"epoch": i + 1, "train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.1, "test_acc": a,
                 "lr": 0.01, "seconds": 1.0} for i, a in enumerate(finals)]
-    return {"iteration": iteration, "params": 7344, "seed": seed, "epochs": len(finals),
-            "planned_epochs": len(finals), "device": "cpu", "history": history,
+    return {"schema": 2, "iteration": iteration, "params": 7344, "seed": seed, "evaluated_on": "test",
+            "epochs_asked": len(finals), "epochs": len(finals), "interrupted": False, "fast_mode": False,
+            "recipe": recipe.to_dict(), "command": None, "environment": {}, "history": history,
             "final_test_acc": finals[-1], "best_test_acc": max(finals), **extra}
 
 
-def test_summary_is_final_epoch_mean_and_sample_std(tmp_path):
+def registered(monkeypatch, epochs):
+    """Make today's iteration1 a recipe of `epochs` epochs, so short synthetic records are its results."""
+    from dataclasses import replace
+    monkeypatch.setitem(RECIPES, "iteration1", replace(RECIPES["iteration1"], epochs=epochs))
+
+
+def test_summary_is_final_epoch_mean_and_sample_std(tmp_path, monkeypatch):
+    registered(monkeypatch, 2)
     for seed, finals in enumerate([[99.5, 99.0], [99.1, 99.2], [99.6, 99.4]]):
         (tmp_path / f"r{seed}.json").write_text(json.dumps(record(seed, finals)))
-    (tmp_path / "bad.json").write_text(json.dumps(record(9, [50.0], interrupted=True)))
-    (tmp_path / "fast.json").write_text(json.dumps(record(8, [10.0], fast_mode=True)))
+    (tmp_path / "bad.json").write_text(json.dumps({**record(9, [50.0, 50.0], interrupted=True), "epochs": 1}))
+    (tmp_path / "fast.json").write_text(json.dumps(record(8, [10.0, 10.0], fast_mode=True)))
+    (tmp_path / "short.json").write_text(json.dumps({**record(7, [10.0]), "recipe": RECIPES["iteration1"].to_dict()}))
+    (tmp_path / "lr.json").write_text(json.dumps(record(6, [10.0, 10.0], changes={"lr": 0.5})))  # a variant
+    (tmp_path / "val.json").write_text(json.dumps(record(5, [10.0, 10.0], evaluated_on="validation")))
     s = summarize(load_records("iteration1", tmp_path))
     assert s["seeds"] == [0, 1, 2]
     assert s["final_mean"] == pytest.approx(99.2) and s["final_std"] == pytest.approx(0.2)
@@ -40,23 +56,21 @@ def test_summary_is_final_epoch_mean_and_sample_std(tmp_path):
     assert "**99.20 ± 0.20**" in table and "98.99 (best epoch, 9), one run" in table
 
 
-def test_validation_table_has_one_row_per_variant_registered_first(tmp_path):
+def test_validation_table_has_one_row_per_variant_registered_first(tmp_path, monkeypatch):
+    registered(monkeypatch, 1)
     val = {"evaluated_on": "validation"}
-    runs = {"a0": record(0, [99.30], recipe_changes={}, **val), "a1": record(1, [99.40], recipe_changes={}, **val),
-            "b0": record(0, [99.50], recipe_changes={"batch_size": 64}, **val),
-            "b1": record(1, [99.60], recipe_changes={"batch_size": 64}, **val),
-            "c0": record(0, [99.45], recipe_changes={"cfg": [8, "M", [16, 3, 1]], "lr": 0.2}, **val),
-            "test": record(0, [99.99], recipe_changes={}),  # a test-set run: not a validation result
-            "cut": record(2, [99.99], recipe_changes={}, interrupted=True, **val)}
+    runs = {"a0": record(0, [99.30], **val), "a1": record(1, [99.40], **val),
+            "b0": record(0, [99.50], changes={"batch_size": 64}, **val),
+            "b1": record(1, [99.60], changes={"batch_size": 64}, **val),
+            "c0": record(0, [99.45], changes={"cfg": (8, "M", (16, 3, 1)), "lr": 0.2}, **val),
+            "test": record(0, [99.99]),  # a test-set run: not a validation result
+            "cut": record(2, [99.99], interrupted=True, **val)}
+    (tmp_path / "validation").mkdir()
     for name, rec in runs.items():
-        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+        (tmp_path / "validation" / f"{name}.json").write_text(json.dumps(rec))
     assert variant_label(runs["c0"]) == "iteration1 + cfg=(8,'M',(16,3,1)), lr=0.2"
-    from dataclasses import asdict
-    from mnistlib.recipes import ITERATION1
-    whole = json.loads(json.dumps(asdict(ITERATION1)))  # a record with its whole recipe is named against
-    assert variant_label({**runs["b0"], "recipe": whole}) == "iteration1"  # today's registry, not its changes
-    assert variant_label({**runs["a0"], "recipe": {**whole, "lr": 0.5, "bn_first": True}}) == \
-        "iteration1 + bn_first=True, lr=0.5"
+    assert variant_label({**runs["a0"], "recipe": {**runs["a0"]["recipe"], "lr": 0.5, "bn_first": True}}) == \
+        "iteration1 + bn_first=True, lr=0.5"  # named against today's registry, old switches included
     rows = validation_table(tmp_path).splitlines()[2:]
     assert [row.split("|")[1].strip() for row in rows] == [
         "`iteration1`", "`iteration1 + batch_size=64`", "`iteration1 + cfg=(8,'M',(16,3,1)), lr=0.2`"]
@@ -71,16 +85,30 @@ def test_figures_from_other_runs_dirs_stay_beside_them(tmp_path):
     assert figures_dir(tmp_path) == tmp_path
 
 
-def test_committed_records_are_complete_runs():
-    records = load_records(runs_dir=RUNS_DIR, complete=False)
-    assert {r["iteration"] for r in records} >= {"iteration1", "iteration2", "iteration3"}
-    for r in records:
-        assert not r["interrupted"] and not r["fast_mode"] and r["epochs"] == 15 == len(r["history"])
-        assert r["final_test_acc"] == r["history"][-1]["test_acc"]
-    for name in ("iteration1", "iteration2", "iteration3"):
-        assert [r["seed"] for r in records if r["iteration"] == name] == [0, 1, 2, 3, 4]
-    for name in ("iteration4", "iteration5", "iteration6"):  # seeds 10-12 held out
-        assert [r["seed"] for r in records if r["iteration"] == name] == [0, 1, 2, 3, 4, 10, 11, 12]
+SEEDS = {"iteration1": range(5), "iteration2": range(5), "iteration3": range(5),  # seeds 10-12: held out
+         "iteration4": [*range(5), 10, 11, 12], "iteration5": [*range(5), 10, 11, 12],
+         "iteration6": [*range(5), 10, 11, 12]}
+
+
+def test_registry_integrity_every_committed_record_is_a_result_of_todays_recipe():
+    """Fails when a registered recipe changes and its records are not re-made (or a record is
+    dropped, cut short, or of another schema): every committed test-set record must be a
+    complete run of today's registry entry, and each iteration must have its seeds."""
+    every = list(read_records(RUNS_DIR))
+    for r in every:
+        assert is_result(r), (f"{r['iteration']} seed {r['seed']}: not a complete schema-2 run of today's "
+                              f"{r['iteration']} recipe; re-make it with `python -m mnistlib study`")
+        assert r["final_test_acc"] == r["history"][-1]["test_acc"] and len(r["history"]) == r["epochs"]
+        assert r["params"] == count_params(get_recipe(r["iteration"]).build())
+    for name, seeds in SEEDS.items():
+        assert [r["seed"] for r in load_records(name)] == list(seeds), name
+    assert set(SEEDS) == set(RECIPES)  # every iteration has its evidence
+
+
+def test_committed_validation_records_are_complete_and_whole():
+    for r in read_records(RUNS_DIR / "validation"):
+        assert r["schema"] == 2 and r["evaluated_on"] == "validation" and not r["fast_mode"]
+        assert r["epochs"] == r["epochs_asked"] == r["recipe"]["epochs"] == len(r["history"])
 
 
 def test_repository_address_is_in_one_place(tmp_path, monkeypatch):
