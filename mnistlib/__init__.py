@@ -17,11 +17,11 @@ committed notebooks).
 """
 from .data import MNISTDataError, fast_mode, load_mnist
 from .models import count_params, make_net
-from .plots import (plot_comparison, plot_history, plot_misclassified, plot_receptive_fields, plot_seeds,
-                    save, show)
+from .plots import (plot_comparison, plot_effective_rf, plot_history, plot_misclassified, plot_receptive_fields,
+                    plot_seeds, save, show)
 from .recipes import RECIPES, Recipe, get_recipe
-from .results import load_records, results_table, save_record, summarize, validation_table
-from .rf import format_rf_table, receptive_field, spatial_rows
+from .results import load_records, results_table, save_run, summarize, validation_table
+from .rf import effective_rf, format_rf_table, layer_listing, receptive_field, spatial_rows
 from .train import Run, fit, pick_device
 
 

@@ -7,6 +7,10 @@ after the other in one run, so the ratio is measured side by side on the same ma
             one affine_grid/grid_sample call per batch, channels_last (mnistlib.train.fit)
 
 Each epoch is timed as train + test; the last line printed is the speed-up ratio.
+
+`python -m mnistlib bench --study` measures instead what `study --jobs` gains: the same 5-seed
+study of iteration 5 run one seed at a time on all threads, then one process per core with one
+thread each, timed end to end (start-up and data loading included).
 """
 from __future__ import annotations
 
@@ -75,3 +79,26 @@ def bench(root, device: torch.device, epochs: int = 2, fast: bool = False) -> fl
           f"15 epochs: baseline {15 * b / 60:.1f} min, mnistlib {15 * m / 60:.1f} min")
     print(f"speed-up: {b / m:.2f}x")
     return b / m
+
+
+def bench_study(root, epochs: int = 2, seeds: str = "0-4") -> float:
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    jobs = os.cpu_count() or 1
+    print(f"bench --study: iteration5, seeds {seeds}, {epochs} epoch(s) each, {jobs} CPU cores, torch {torch.__version__}")
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("one at a time", ["--jobs", "1"]), (f"{jobs} jobs", ["--jobs", str(jobs)])):
+            cmd = [sys.executable, "-m", "mnistlib", "study", "iteration5", "--seeds", seeds, "--epochs", str(epochs),
+                   "--device", "cpu", "--runs-dir", os.path.join(tmp, label.replace(" ", "-")), *extra]
+            if root:
+                cmd += ["--data-root", str(root)]
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            seconds[label] = time.perf_counter() - start
+            print(f"{label:<14} {seconds[label]:7.1f} s   ({' '.join(cmd[3:])})")
+    ratio = seconds["one at a time"] / seconds[f"{jobs} jobs"]
+    print(f"speed-up: {ratio:.2f}x")
+    return ratio

@@ -1,4 +1,4 @@
-"""`python -m mnistlib COMMAND`: list, summary, train, study, table, figures, bench, colab.
+"""`python -m mnistlib COMMAND`: list, summary, train, study, table, figures, bench, notebooks, colab.
 
 Errors a user can cause (unknown iteration, bad argument, a recipe value out of range, an
 output that cannot be written, missing or corrupt data) end in one line on stderr and a
@@ -143,7 +143,8 @@ def _worker(job: Job, todo, events) -> None:
         while (item := todo.get()) is not None:
             seed, out = item
             try:
-                record = _train_one(job, data, seed, out, progress=False, log=lambda line: events.put(("line", line)))
+                record = _train_one(job, data, seed, out, progress=False,
+                                    log=lambda line, seed=seed: events.put(("line", f"[seed {seed}] {line}")))
             except KeyboardInterrupt:
                 return
             events.put(("done", record))
@@ -276,11 +277,30 @@ def cmd_figures(args):
 
 
 def cmd_bench(args):
-    from .bench import bench
+    from .bench import bench, bench_study
     from .train import pick_device
+    if args.study:
+        bench_study(args.data_root, args.epochs)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     bench(args.data_root, pick_device(args.device), args.epochs, fast_mode())
+
+
+def cmd_notebooks(args):
+    from .data import default_root
+    from .notebook import NOTEBOOKS, normalise_file, remake
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if args.names:
+        paths = [p for p in paths if any(p.name.startswith(n) for n in args.names)]
+        if not paths:
+            raise ValueError(f"no notebook in {NOTEBOOKS} starts with {', '.join(args.names)}")
+    if args.normalise_only:
+        for path in paths:
+            normalise_file(path)
+            print(f"normalised {path}")
+        return
+    remake(paths, (args.data_root or default_root()).resolve(), args.jobs)
 
 
 def cmd_colab(args):
@@ -359,8 +379,20 @@ def main(argv=None) -> int:
     fg.set_defaults(func=cmd_figures)
 
     b = sub.add_parser("bench", help="mnistlib's pipeline vs a per-sample DataLoader pipeline, same run")
+    b.add_argument("--study", action="store_true",
+                   help="instead: a 5-seed study one seed at a time vs study --jobs (one process per core)")
     common(b, epochs_default=2)
     b.set_defaults(func=cmd_bench)
+
+    nb = sub.add_parser("notebooks", help="re-make the committed notebooks: execute in full mode, then normalise",
+                        description="Execute notebooks/*.ipynb top to bottom in full mode (15 epochs, 60,000 images; "
+                        "one CPU thread per notebook, --jobs at a time), then normalise what they store (kernelspec, "
+                        "no widget state, no timestamps).")
+    nb.add_argument("names", nargs="*", help="notebooks to re-make, by name or prefix (e.g. 01 04); default: all")
+    nb.add_argument("--data-root", type=Path, default=None, help="default: $MNISTLIB_DATA, else data/ in the repository")
+    nb.add_argument("--jobs", type=_positive, default=2, help="notebooks executed at once (default 2)")
+    nb.add_argument("--normalise-only", action="store_true", help="only normalise the stored notebooks")
+    nb.set_defaults(func=cmd_notebooks)
 
     c = sub.add_parser("colab", help="set the repository address used by the Colab badges and install cells")
     c.add_argument("repository", help="OWNER/NAME on GitHub")

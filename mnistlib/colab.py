@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .data import ROOT
+
 REPOSITORY = "YOUR-GITHUB-USER/mnistlib"
 BRANCH = "main"
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def badge(notebook: str) -> str:

@@ -1,7 +1,8 @@
 """MNIST on the training device: loading (online or offline), batches, batched augmentation.
 
 The data root is, in order: the `root` argument, the MNISTLIB_DATA environment variable,
-`./data`. It is a torchvision dataset root: the files live in `<root>/MNIST/raw/`.
+`data/` in the repository (whatever the working folder: Jupyter starts in notebooks/). It is a
+torchvision dataset root: the files live in `<root>/MNIST/raw/`.
 
 - Extracted files present: torchvision.datasets.MNIST reads them.
 - Only the four `.gz` files present (an offline copy such as ../shared/mnist, or a manual
@@ -44,7 +45,7 @@ FILES = {                                        # name -> (magic number, bytes 
 }
 
 
-FAST_IMAGES = 512                                # per split, in fast mode
+FAST_IMAGES = 8192                               # per split, in fast mode: enough to learn something in 1 epoch
 
 
 def fast_mode() -> bool:
@@ -57,8 +58,11 @@ class MNISTDataError(RuntimeError):
     """MNIST is missing, incomplete or corrupt; the message says which file and where."""
 
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository (mnistlib is installed with pip install -e)
+
+
 def default_root() -> Path:
-    return Path(os.environ.get("MNISTLIB_DATA", "data"))
+    return Path(os.environ.get("MNISTLIB_DATA") or ROOT / "data")
 
 
 def _check_idx(source: Path, name: str, head: bytes, size: int) -> None:
@@ -122,15 +126,19 @@ def prepare_root(root: str | Path | None = None, download: bool = True) -> Path:
         return root
     if all((raw / n).is_file() or (raw / f"{n}.gz").is_file() for n in FILES):
         target = root if _writable(raw) else _cache_root(root)
-        (target / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
-        for n in FILES:
-            src, dest = raw / n, target / "MNIST" / "raw" / n
-            if dest.is_file():
-                continue
-            if src.is_file():  # already extracted in a read-only root: copy it across
-                dest.write_bytes(src.read_bytes())
-            else:
-                _extract(raw / f"{n}.gz", dest)
+        try:
+            (target / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
+            for n in FILES:
+                src, dest = raw / n, target / "MNIST" / "raw" / n
+                if dest.is_file():
+                    continue
+                if src.is_file():  # already extracted in a read-only root: copy it across
+                    dest.write_bytes(src.read_bytes())
+                else:
+                    _extract(raw / f"{n}.gz", dest)
+        except OSError as e:
+            raise MNISTDataError(f"cannot extract MNIST from {raw} into {target / 'MNIST' / 'raw'} ({e.strerror or e}); "
+                                 "make that folder writable, or set XDG_CACHE_HOME to a writable folder") from None
         return target
     missing = [n for n in FILES if not (raw / n).is_file() and not (raw / f"{n}.gz").is_file()]
     error = None

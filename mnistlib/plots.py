@@ -2,8 +2,9 @@
 
 Each returns its matplotlib Figure (notebooks display it inline) with a one-line text
 alternative in `fig.alt_text`. `show(fig, name)` prints that line under the figure and saves
-figures/<name>.png, except for a figure drawn from fast-mode data: it says FAST MODE in its
-title and is never saved, so tests never overwrite the real figures.
+figures/<name>.png, except for a figure drawn from a run that is not a result (fast-mode data,
+or fewer epochs than its recipe's): its title says so and it is never saved, so tests and
+short class runs never overwrite the real figures.
 """
 from __future__ import annotations
 
@@ -17,23 +18,31 @@ from .recipes import RECIPES
 from .results import ROOT, split_held_out, summarize
 
 FIGURES = ROOT / "figures"
-FAST_NOTE = "FAST MODE: 1 epoch on a few images, a smoke test, not a result"
 TITLE = 12  # font sizes
 SMALL = 9
 
 
-def _finish(fig, title: str, alt: str, fast: bool = False):
-    """Suptitle (with the fast-mode warning), text alternative, tight layout."""
-    fig.fast = fast
-    fig.alt_text = ("[" + FAST_NOTE + "] " if fast else "") + alt
-    fig.suptitle(f"{FAST_NOTE}\n{title}" if fast else title, fontsize=TITLE, color="crimson" if fast else "black")
+def not_a_result(run) -> str | None:
+    """Why a run's figures must not stand for the recipe's result, or None."""
+    if run.fast:
+        return "FAST MODE: 1 epoch on a few thousand images, a smoke test, not a result"
+    if len(run.history) < run.recipe.epochs:
+        return f"SHORT RUN: {len(run.history)} of {run.recipe.epochs} epochs, not the recipe's result"
+    return None
+
+
+def _finish(fig, title: str, alt: str, warning: str | None = None):
+    """Suptitle (with the warning, if any, in red), text alternative, tight layout."""
+    fig.not_saved = warning
+    fig.alt_text = (f"[{warning}] " if warning else "") + alt
+    fig.suptitle(f"{warning}\n{title}" if warning else title, fontsize=TITLE, color="crimson" if warning else "black")
     fig.tight_layout()
     return fig
 
 
 def save(fig, name: str, folder: Path = FIGURES) -> Path | None:
-    """figures/<name>.png, or None for a figure drawn from fast-mode data."""
-    if getattr(fig, "fast", False):
+    """figures/<name>.png, or None for a figure of a run that is not a result."""
+    if getattr(fig, "not_saved", None):
         return None
     folder.mkdir(parents=True, exist_ok=True)
     path = Path(folder) / f"{name}.png"
@@ -52,7 +61,7 @@ def show(fig, name: str | None = None, folder: Path = FIGURES) -> Path | None:
 def plot_history(run, title: str | None = None):
     """Train and held-out accuracy and loss per epoch (a Run, or a record's history), every
     point on the axes, with the late epochs enlarged in an inset."""
-    history, fast = (run.history, run.fast) if hasattr(run, "history") else (run, False)
+    history, warning = (run.history, not_a_result(run)) if hasattr(run, "history") else (run, None)
     split = getattr(run, "evaluated_on", "test")
     epochs = [h["epoch"] for h in history]
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -87,7 +96,7 @@ def plot_history(run, title: str | None = None):
     h = history[-1]
     alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
            f"{split} {h['test_acc']:.2f}%")
-    return _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, fast)
+    return _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, warning)
 
 
 @torch.inference_mode()
@@ -102,11 +111,11 @@ def misclassified(model, x, y):
     return wrong.cpu(), pred[wrong].cpu(), conf[wrong].cpu()
 
 
-def plot_misclassified(model, data, n: int = 24, cols: int = 8):
-    """A grid of the held-out split's wrongly classified images (data: MNISTTensors): true
-    label, prediction and its confidence, most confident mistakes first."""
+def plot_misclassified(run, data, n: int = 24, cols: int = 8):
+    """A grid of the held-out split's images (data: MNISTTensors) that the run's model gets
+    wrong: true label, prediction and its confidence, most confident mistakes first."""
     x, y = data.eval_x, data.eval_y
-    idx, pred, conf = misclassified(model, x, y)
+    idx, pred, conf = misclassified(run.model, x, y)
     n = min(n, len(idx))
     rows = max(1, -(-n // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 1.75 * rows), squeeze=False)
@@ -120,7 +129,7 @@ def plot_misclassified(model, data, n: int = 24, cols: int = 8):
     what = f"misclassified {data.eval_split} digits: {len(idx)} of {len(y):,} wrong"
     return _finish(fig, f"{what} (showing the {n} most confident)",
                    f"{what}; the {n} it was most sure of, each with its true label, prediction and confidence",
-                   data.fast)
+                   not_a_result(run))
 
 
 def plot_seeds(records: list[dict], title: str | None = None):
@@ -212,5 +221,29 @@ def plot_receptive_fields(model, data, index: int = 0, title: str = "what the ce
         ax.set_title(f"{row.layer}\n{row.size}x{row.size} map\nRF {row.r}", fontsize=SMALL + 1)
     alt = "receptive field of the centre unit per layer: " + ", ".join(f"{row.r} px" for row in rows)
     fig = _finish(fig, title, alt)
-    fig.fast = data.fast  # nothing trained, so the title needs no warning; but tests never write figures/
+    fig.not_saved = data.fast and "fast mode"  # nothing trained, so no warning in the title; tests never save
+    return fig
+
+
+def plot_effective_rf(maps: dict, rf: int, title: str = "effective receptive field of the centre unit"):
+    """Effective-field maps (mnistlib.rf.effective_rf), one panel each, with the theoretical
+    rf x rf square drawn around the centre."""
+    from matplotlib.patches import Rectangle
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.9), squeeze=False)
+    for ax, (label, erf) in zip(axes[0], maps.items()):
+        image = ax.imshow(erf.cpu().numpy(), cmap="magma", vmin=0, vmax=1, extent=(0, 28, 28, 0))
+        half = rf / 2
+        ax.add_patch(Rectangle((14 - half, 14 - half), rf, rf, fill=False, color="cyan", lw=1.5, ls="--"))
+        ax.set_xlim(-1, 29)
+        ax.set_ylim(29, -1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        inside = (erf >= 0.1).float().sum().sqrt().item()
+        ax.set_title(f"{label}\n|gradient| >= 10% of its peak: ~{inside:.0f} x {inside:.0f} px", fontsize=SMALL + 1)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="|gradient|, scaled to peak 1")
+    alt = (f"effective receptive field against the theoretical {rf} px square: " +
+           "; ".join(f"{label}: about {(erf >= 0.1).float().sum().sqrt().item():.0f} px across" for label, erf in maps.items()))
+    fig.not_saved = None
+    fig.alt_text = alt
+    fig.suptitle(title, fontsize=TITLE)
     return fig

@@ -37,6 +37,7 @@ class Recipe:
     scale: float = 0.0                # augmentation: zoom by a factor in 1 +- scale
     batch_size: int = 128
     epochs: int = 15
+    precise_bn: bool = False          # before each evaluation, BatchNorm statistics recomputed on the clean training images
     reported: dict = field(default_factory=dict)  # the write-up's own claims, for comparison only
 
     def __post_init__(self):
@@ -54,6 +55,10 @@ class Recipe:
 
     def build(self) -> nn.Sequential:
         return make_net(self.cfg, self.head, self.dropout)
+
+    def __str__(self) -> str:
+        """One field a line (the repr stays the dataclass's one-liner)."""
+        return "\n".join(f"{f.name:<16}{getattr(self, f.name)!r}" for f in fields(self) if f.name != "reported")
 
     def to_dict(self) -> dict:
         """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims)."""
@@ -88,6 +93,7 @@ _RULES = {  # field -> (test, what it must be)
     "scale": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "batch_size": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
     "epochs": (lambda v: _is_int(v) and 1 <= v <= 15, "a whole number from 1 to 15 (the series' budget)"),
+    "precise_bn": (lambda v: isinstance(v, bool), "True or False"),
     "reported": (lambda v: isinstance(v, dict), "a dict"),
 }
 
@@ -197,7 +203,8 @@ def changes(recipe_fields: dict) -> dict | None:
     if registered is None:
         return None
     now = registered.to_dict()
-    return {k: v for k, v in recipe_fields.items() if k not in ("name", "summary") and v != now.get(k)}
+    keys = [k for k in {**now, **recipe_fields} if k not in ("name", "summary")]  # a field missing on either side differs
+    return {k: recipe_fields.get(k) for k in keys if recipe_fields.get(k, KeyError) != now.get(k, KeyError)}
 
 
 def literal(value) -> str:

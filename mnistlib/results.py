@@ -23,10 +23,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from .data import ROOT
 from .recipes import RECIPES, changes, literal, slug
 
 SCHEMA = 2  # 2: whole recipe, epochs asked, command, environment; no stored recipe_changes
-ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = ROOT / "figures" / "runs"  # the committed evidence
 USER_RUNS_DIR = ROOT / "runs"          # train/study's default
 PROTOCOL_SEEDS = range(10)  # results are reported over seeds 0-9 (older recipes: 0-4); others are held out
@@ -105,6 +105,19 @@ def save_record(record: dict, path: str | Path) -> None:
     os.umask(umask)
     os.chmod(f.name, 0o666 & ~umask)
     os.replace(f.name, path)
+
+
+def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Path | None:
+    """Keep a run (mnistlib.train.Run) from a notebook as a record in runs_dir, named like the
+    CLI's (runs/[validation/]NAME[+CHANGES]-seedS.json). A fast-mode run is not kept (None)."""
+    if run.fast:
+        return None
+    record = run.record()
+    path = record_path(run.recipe, run.seed, runs_dir, run.evaluated_on)
+    if not overwrite:
+        check_replaceable(path, record)
+    save_record(record, path)
+    return path
 
 
 def is_complete(record: dict) -> bool:

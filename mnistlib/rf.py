@@ -1,4 +1,5 @@
-"""Receptive-field arithmetic, computed layer by layer from the model itself.
+"""Receptive-field arithmetic, computed layer by layer from the model itself (the theoretical
+field), the layer list annotated with it, and the effective field measured by gradients.
 
 For a layer with kernel k, stride s and padding p, applied to a map whose units each see
 r input pixels, are j input pixels apart, and whose first unit is centred at `start`:
@@ -98,3 +99,68 @@ def format_rf_table(rows: list[RFRow]) -> str:
         lines.append(f"{row.layer:<24}{row.size:>5}{k:>4}{s:>4}{p:>4}{row.r:>6}{row.j:>6}{row.start:>7.1f}")
     return "\n".join(lines)
 
+
+
+def layer_listing(cfg, head: str = "gap") -> str:
+    """The layer list as Python, each layer with its output, receptive field and parameters beside
+    it, computed from the network it builds (mnistlib.models.make_net):
+
+        cfg = (
+            16,    # conv 1->16      -> 16 x 26x26   RF  3   params 176
+            ...
+        )
+        head = "gap"  # GAP, 1x1 conv 16->10 -> 10 x 1x1   RF 28 (whole digit)   params 160
+    """
+    from .models import count_params, make_net
+    model = make_net(cfg, head)
+    modules = list(model)
+    rows = iter(spatial_rows(receptive_field(model)))
+    lines, i, c, listed = ["cfg = ("], 0, 1, 0
+    width = max(len(repr(item)) for item in cfg) + 1
+
+    def block_params(start: int) -> int:  # this layer's weights plus the BatchNorm after it
+        params = count_params(modules[start])
+        if start + 2 < len(modules) and isinstance(modules[start + 2], nn.BatchNorm2d):
+            params += count_params(modules[start + 2])
+        return params
+
+    for item in cfg:
+        while not isinstance(modules[i], (nn.Conv2d, nn.MaxPool2d)):
+            i += 1
+        row = next(rows)
+        if item == "M":
+            what = "max-pool 2x2"
+        else:
+            m = modules[i]
+            what = f"conv{m.kernel_size[0]}x{m.kernel_size[0]} {m.in_channels}->{m.out_channels}" + (
+                f" pad {m.padding[0]}" if m.padding[0] else "")
+            c = m.out_channels
+        params = block_params(i) if item != "M" else 0
+        listed += params
+        lines.append(f"    {repr(item) + ',':<{width}}  # {what:<20} -> {c:>2} x {row.size:>2}x{row.size:<2}  "
+                     f"RF {row.r:>2}" + (f"   params {params:,}" if params else ""))
+        i += 1
+    lines.append(")")
+    head_rows = list(rows)
+    head_params = count_params(model) - listed
+    what = f"GAP, 1x1 conv {c}->10" if head == "gap" else f"{head_rows[-1].k}x{head_rows[-1].k} conv {c}->10"
+    r = head_rows[-1].r
+    sees = "the whole digit" if r >= 28 else f"only {r} of 28 px"
+    lines.append(f'head = "{head}"  # {what} -> 10 x 1x1, RF {r} ({sees})   params {head_params:,}')
+    lines.append(f"# {count_params(model):,} parameters in all")
+    return "\n".join(lines)
+
+
+def effective_rf(model: nn.Module, images, layer: int) -> "torch.Tensor":
+    """The effective receptive field (Luo et al., 2016) of the centre unit of `model[layer]`'s
+    output: |d(that unit, summed over channels) / d(input)|, averaged over `images` (N, 1, 28, 28),
+    as a 28x28 map scaled to a maximum of 1. The model is used in eval mode, as it is tested."""
+    import torch
+    was_training = model.training
+    model.eval()
+    x = images.detach().to(next(model.parameters()).device).requires_grad_(True)
+    out = model[: layer + 1](x)
+    out[:, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()
+    model.train(was_training)
+    erf = x.grad.abs().mean(0)[0]
+    return erf / erf.max()

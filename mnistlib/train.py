@@ -174,6 +174,26 @@ def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool =
     return loss_sum.item() / seen, 100 * correct.item() / seen  # the epoch's sync with the device
 
 
+@torch.no_grad()
+def precise_bn(model, x, batch_size: int = EVAL_BATCH) -> None:
+    """Replace every BatchNorm's running mean and variance, a moving average over augmented
+    training batches, by their plain average over `x` (the clean training images), which is what
+    the network sees when it is measured. Only buffers change; no weight does."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # None: a cumulative average over the batches that follow
+    model.eval()
+    for m in norms:
+        m.train()  # BatchNorm collects statistics; Dropout stays off
+    for xb in x.split(batch_size):
+        model(xb)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
+
+
 @torch.inference_mode()
 def predict(model, x, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Logits for every image in x, in eval mode."""
@@ -205,6 +225,8 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     Ctrl-C stops cleanly: the Run comes back with the epochs finished so far and
     `interrupted=True`. `on_epoch(run)` is called after each epoch (the CLI saves there).
     `log` gets one compact line per epoch (None: silent). `deterministic`: see set_determinism.
+    In a notebook the live progress bars are replaced, when training ends, by the epoch lines
+    as plain text: what the notebook stores reads the same everywhere, with no widget state.
     """
     if epochs is None:
         epochs = 1 if data.fast else recipe.epochs
@@ -223,6 +245,13 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
                       recipe.scale)
     schedule, per_batch = make_schedule(recipe, optimizer, epochs, len(batches))
     run = Run(recipe, seed, model, epochs, data.fast, data.eval_split, command=command)
+    lines: list[str] = []  # what was logged: in a notebook, it replaces the bars at the end
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if log:
+            log(line)
+
     epoch_bar = tqdm(range(1, epochs + 1), desc=recipe.name + (" (FAST MODE)" if data.fast else ""), unit="epoch",
                      disable=not progress)
     try:
@@ -230,6 +259,8 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress,
                                                 recipe.label_smoothing, schedule if per_batch else None)
+            if recipe.precise_bn:
+                precise_bn(model, data.train_x)
             test_loss, test_acc = evaluate(model, data.eval_x, data.eval_y)
             if not per_batch:
                 schedule.step()
@@ -239,17 +270,25 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
                 "lr": lr, "seconds": round(time.perf_counter() - start, 3),
             })
             epoch_bar.set_postfix(test_acc=f"{test_acc:.2f}")
-            if log:
-                log(format_epoch(run.history[-1], data.eval_split, data.fast))
+            say(format_epoch(run.history[-1], data.eval_split, data.fast))
             if on_epoch:
                 on_epoch(run)
     except KeyboardInterrupt:
         run.interrupted = True
-        if log:
-            log(f"interrupted: keeping the {len(run.history)} finished epoch(s)")
+        say(f"interrupted: keeping the {len(run.history)} finished epoch(s)")
     finally:
         epoch_bar.close()
+        if progress and log and _in_notebook():
+            from IPython.display import clear_output
+            clear_output()
+            print("\n".join(lines))
     return run
+
+
+def _in_notebook() -> bool:
+    """Running in a Jupyter kernel (JupyterLab, Colab), where tqdm.auto draws widget bars."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return type(shell).__name__ in ("ZMQInteractiveShell", "Shell")  # Shell: Colab's kernel
 
 
 def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:

@@ -32,6 +32,18 @@ def test_read_only_root_is_extracted_into_the_cache(tiny_root, tmp_path, monkeyp
     assert load_mnist(tiny_root, download=False).train_x.shape[0] == 40
 
 
+def test_unusable_cache_is_one_clear_error(tiny_root, tmp_path, monkeypatch):
+    raw = tiny_root / "MNIST" / "raw"
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))  # a cache folder that cannot be made
+    raw.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        with pytest.raises(MNISTDataError, match="cannot extract MNIST from .* set XDG_CACHE_HOME"):
+            load_mnist(tiny_root, download=False)
+    finally:
+        raw.chmod(0o755)
+
+
 def test_fast_mode_keeps_only_the_first_images(shared_root):
     data = load_mnist(shared_root, download=False)  # MNISTLIB_FAST=1 in tests
     assert len(data.train_x) == len(data.eval_x) == FAST_IMAGES and data.fast

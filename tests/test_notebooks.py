@@ -5,6 +5,7 @@ import re
 import pytest
 
 from mnistlib.colab import REPOSITORY, badge
+from mnistlib.notebook import KERNELSPEC, WIDGET_VIEW
 from tests.conftest import PROJECT
 
 NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
@@ -43,14 +44,57 @@ def test_colab_badge_and_install_cell(path):
     assert 'os.path.isdir("/content")' in setup and f"github.com/{REPOSITORY} " in setup
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_notebooks_read_cleanly_everywhere(path):
+    """No frozen progress bar, no widget view or state (which shows "model not found" or blank
+    bands when it is missing or stale), and the kernelspec JupyterLab writes, so opening the
+    notebook does not mark it modified."""
+    nb = json.loads(path.read_text())
+    assert "widgets" not in nb["metadata"]
+    assert nb["metadata"]["kernelspec"] == KERNELSPEC
+    for c in cells(path):
+        for o in c.get("outputs", []):
+            assert WIDGET_VIEW not in o.get("data", {}), "a widget view in the stored outputs"
+            assert not re.search(r"\b0%\|", text_of({"outputs": [o]})), "a frozen 0% progress bar"
+        assert "execution" not in c["metadata"]
+    assert all("id" in c for c in nb["cells"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_stored_figure_has_a_text_alternative(path):
+    for c in cells(path):
+        outputs = c.get("outputs", [])
+        for i, o in enumerate(outputs):
+            if "image/png" in o.get("data", {}):
+                caption = [text_of({"outputs": [other]}) for other in outputs if other is not o]
+                assert any(line.startswith("Figure: ") for text in caption for line in text.splitlines()), \
+                    "".join(c["source"])
+
+
+def test_normalise_strips_widgets_and_timestamps():
+    from mnistlib.notebook import normalise
+    nb = {"metadata": {"kernelspec": {"display_name": "Python 3", "name": "python3"}, "widgets": {"state": {}}},
+          "nbformat": 4, "nbformat_minor": 4,
+          "cells": [{"cell_type": "code", "metadata": {"execution": {"iopub.status.busy": "2026"}}, "source": "",
+                     "outputs": [{"output_type": "display_data", "data": {WIDGET_VIEW: {}, "text/plain": "0%|"}},
+                                 {"output_type": "stream", "name": "stdout", "text": "epoch  1 ..."}]}]}
+    out = normalise(nb)
+    assert out["metadata"] == {"kernelspec": KERNELSPEC} and out["nbformat_minor"] == 5
+    assert out["cells"][0]["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "epoch  1 ..."}]
+    assert out["cells"][0]["metadata"] == {} and out["cells"][0]["id"] == "cell-00"
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
-def test_iteration_notebooks_show_their_figures(n):
+def test_iteration_notebooks_show_their_network_and_figures(n):
     path = PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb"
     code = cells(path)
     images = sum("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", []))
     assert images >= 3  # curves, misclassified digits, seeds
-    trained = next(c for c in code if "ml.fit(" in "".join(c["source"]))
+    trained = next(c for c in code if "ml.fit(recipe" in "".join(c["source"]))
     assert len(re.findall(r"^epoch +\d+ ", text_of(trained), re.M)) == 15  # the full 15 epochs ran
+    listing = next(c for c in code if "layer_listing" in "".join(c["source"]))
+    assert text_of(listing).startswith("cfg = (") and "RF" in text_of(listing)  # the network, as code
+    assert any("replace(recipe" in "".join(c["source"]) and "validation_split()" in "".join(c["source"]) for c in code)
     assert sum(len(c["source"]) for c in code) < 40 * len(code)  # thin: short cells that call mnistlib
 
 

@@ -29,6 +29,13 @@ def test_misclassified_lists_only_wrong_answers_most_confident_first():
     assert conf[0] > conf[1] > 0.25
 
 
+def run_of(model, fast=False, epochs=15):
+    """What plot_misclassified needs of a Run: the model, and whether it is a result."""
+    from types import SimpleNamespace
+    from mnistlib.recipes import get_recipe
+    return SimpleNamespace(model=model, fast=fast, history=[{}] * epochs, recipe=get_recipe("iteration1"))
+
+
 def data(n, fast=False):
     from mnistlib.data import MNISTTensors
     x, y = torch.zeros(n, 1, 28, 28), torch.arange(n) % 10
@@ -50,7 +57,7 @@ def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys)
     assert len(fig.axes) == 3 and fig.axes[0].get_ylim()[0] < 97.0  # all epochs, the late ones enlarged
     assert "final epoch 99.20 ± 0.10" in fig.alt_text
     assert len(plots.plot_comparison({"iteration1": recs}).axes) == 2
-    fig = plots.plot_misclassified(Fixed(torch.eye(10)[[1, 2, 2]]), data(3), n=5, cols=4)
+    fig = plots.plot_misclassified(run_of(Fixed(torch.eye(10)[[1, 2, 2]])), data(3), n=5, cols=4)
     assert sum(len(ax.images) > 0 for ax in fig.axes) == 2  # two wrong answers drawn
     assert "2 of 3 wrong" in fig.alt_text
     from mnistlib.recipes import get_recipe
@@ -58,10 +65,12 @@ def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys)
     assert [ax.get_title().split()[-1] for ax in fig.axes] == ["3", "5", "6", "10", "12", "20", "28", "28"]
 
 
-def test_fast_mode_figures_say_so_and_are_never_saved(tmp_path):
-    fig = plots.plot_misclassified(Fixed(torch.eye(10)[[1, 2, 2]]), data(3, fast=True))
+def test_figures_of_runs_that_are_not_results_say_so_and_are_never_saved(tmp_path):
+    fig = plots.plot_misclassified(run_of(Fixed(torch.eye(10)[[1, 2, 2]]), fast=True), data(3, fast=True))
     assert "FAST MODE" in fig._suptitle.get_text() and "FAST MODE" in fig.alt_text
     assert plots.save(fig, "fast", tmp_path) is None and not (tmp_path / "fast.png").exists()
+    fig = plots.plot_misclassified(run_of(Fixed(torch.eye(10)[[1, 2, 2]]), epochs=3), data(3))
+    assert "SHORT RUN: 3 of 15 epochs" in fig._suptitle.get_text() and plots.save(fig, "short", tmp_path) is None
     from mnistlib.recipes import get_recipe
     assert plots.save(plots.plot_receptive_fields(get_recipe("iteration1").build(), data(1, fast=True)), "rf",
                       tmp_path) is None
