@@ -90,15 +90,15 @@ def _job(args) -> Job:
                args.deterministic, ["python", "-m", "mnistlib", *args.argv])
 
 
-def _check_outputs(job: Job, paths: list[Path], overwrite: bool) -> None:
+def _check_outputs(job: Job, seeds: list[int], paths: list[Path], overwrite: bool) -> None:
     """Refuse now, before any epoch, what would fail or destroy a record at the end."""
     epochs_asked = job.epochs or (1 if job.fast else job.recipe.epochs)
     planned = {"recipe": job.recipe.to_dict(), "epochs_asked": epochs_asked, "fast_mode": job.fast,
                "evaluated_on": "validation" if job.validation else "test"}
-    for path in paths:
+    for seed, path in zip(seeds, paths):
         results.check_writable(path)
         if not overwrite:
-            results.check_replaceable(path, planned)
+            results.check_replaceable(path, {**planned, "seed": seed})
 
 
 def _load(job: Job):
@@ -134,19 +134,17 @@ def _train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=
 
 
 def _worker(job: Job, todo, events) -> None:
-    """One --jobs process: load the data once, then train seeds from `todo` until it is empty."""
+    """One --jobs process: load the data once, then train seeds from `todo` until it is empty.
+    It starts with SIGINT ignored (the parent sees Ctrl-C and asks each worker to stop with
+    SIGUSR1, so the worker keeps its finished epochs in <record>.partial)."""
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks each worker to stop, with SIGUSR1
     signal.signal(signal.SIGUSR1, signal.default_int_handler)
     try:
         data = _load(job)
         while (item := todo.get()) is not None:
             seed, out = item
-            try:
-                record = _train_one(job, data, seed, out, progress=False,
-                                    log=lambda line, seed=seed: events.put(("line", f"[seed {seed}] {line}")))
-            except KeyboardInterrupt:
-                return
+            record = _train_one(job, data, seed, out, progress=False,
+                                log=lambda line, seed=seed: events.put(("line", f"[seed {seed}] {line}")))
             events.put(("done", record))
             if record["interrupted"]:
                 return
@@ -154,19 +152,25 @@ def _worker(job: Job, todo, events) -> None:
         pass
     except Exception as e:  # reported by the parent in one line
         events.put(("error", f"{type(e).__name__}: {e}"))
-    finally:
-        events.put(("exit", os.getpid()))
 
 
 def _run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[dict]:
     """Train each seed, in this process (jobs=1) or in `jobs` processes of one thread each;
-    the records are the same either way for the same thread count. Returns the records."""
+    the records are the same either way for the same thread count. Returns the records
+    (the last one interrupted, after Ctrl-C)."""
     if jobs == 1:
-        data = _load(job)
-        return [_train_one(job, data, seed, out, progress=sys.stderr.isatty()) for seed, out in zip(seeds, paths)]
+        data, records = _load(job), []
+        for seed, out in zip(seeds, paths):
+            records.append(_train_one(job, data, seed, out, progress=sys.stderr.isatty()))
+            if records[-1]["interrupted"]:
+                break
+        return records
     import multiprocessing as mp
+    import queue
     import signal
     from tqdm.auto import tqdm
+    from .data import prepare_root
+    prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
     todo, events = ctx.Queue(), ctx.Queue()
     for item in zip(seeds, paths):
@@ -174,38 +178,52 @@ def _run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list
     workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(seeds)))]
     for _ in workers:
         todo.put(None)
-    for w in workers:
-        w.start()
-    records, running = [], len(workers)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers start deaf to Ctrl-C
+    try:
+        for w in workers:
+            w.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    records, error = [], None
     bar = tqdm(total=len(seeds), desc=f"{job.recipe.name}: seeds, {len(workers)} at a time", unit="seed",
                disable=not sys.stderr.isatty())
-    try:
-        while running:
-            kind, payload = events.get()
-            if kind == "line":
-                bar.write(payload)
-            elif kind == "done":
-                records.append(payload)
-                bar.update()
-            elif kind == "error":
-                raise ValueError(payload)
-            else:
-                running -= 1
-    except KeyboardInterrupt:
+
+    def stop_workers():
         for w in workers:
             if w.is_alive():
                 os.kill(w.pid, signal.SIGUSR1)  # each keeps its finished epochs in <record>.partial
-        while running:
-            kind, payload = events.get()
-            if kind == "line":
-                bar.write(payload)
-            elif kind == "exit":
-                running -= 1
+
+    def handle(kind, payload):
+        nonlocal error
+        if kind == "line":
+            bar.write(payload)
+        elif kind == "done":
+            records.append(payload)
+            bar.update()
+        elif error is None:  # "error": stop the others, report it once they have stopped
+            error = payload
+            stop_workers()
+
+    try:
+        while any(w.is_alive() for w in workers):
+            try:
+                handle(*events.get(timeout=0.5))
+            except queue.Empty:
+                pass
+    except KeyboardInterrupt:
+        stop_workers()
         raise
     finally:
-        bar.close()
         for w in workers:
             w.join()
+        while True:  # what the workers sent just before they ended
+            try:
+                handle(*events.get_nowait())
+            except queue.Empty:
+                break
+        bar.close()
+    if error:
+        raise ValueError(error)
     return sorted(records, key=lambda r: r["seed"])
 
 
@@ -226,7 +244,7 @@ def cmd_train(args):
     job = _job(args)
     split = "validation" if job.validation else "test"
     out = args.out or results.record_path(job.recipe, args.seed, args.runs_dir, split)
-    _check_outputs(job, [out], args.overwrite)
+    _check_outputs(job, [args.seed], [out], args.overwrite)
     record = _train_one(job, _load(job), args.seed, out, progress=sys.stderr.isatty())
     return 130 if record["interrupted"] else 0
 
@@ -235,8 +253,8 @@ def cmd_study(args):
     job = _job(args)
     split = "validation" if job.validation else "test"
     paths = [results.record_path(job.recipe, seed, args.runs_dir, split) for seed in args.seeds]
-    _check_outputs(job, paths, args.overwrite)
-    jobs = args.jobs or (1 if job.device != "cpu" else os.cpu_count() or 1)
+    _check_outputs(job, args.seeds, paths, args.overwrite)
+    jobs = args.jobs or (1 if job.device != "cpu" else len(os.sched_getaffinity(0)))
     if jobs > 1 and not job.threads:
         job.threads = 1  # one thread per process: parallel seeds use the cores better than threads do
     runs = _run_seeds(job, args.seeds, paths, jobs)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from .data import MEAN, STD
 from .recipes import RECIPES
@@ -23,11 +24,16 @@ SMALL = 9
 
 
 def not_a_result(run) -> str | None:
-    """Why a run's figures must not stand for the recipe's result, or None."""
+    """Why a run's figures must not stand for (and overwrite) its iteration's result, or None."""
+    from .recipes import changes
     if run.fast:
         return "FAST MODE: 1 epoch on a few thousand images, a smoke test, not a result"
     if len(run.history) < run.recipe.epochs:
         return f"SHORT RUN: {len(run.history)} of {run.recipe.epochs} epochs, not the recipe's result"
+    if getattr(run, "evaluated_on", "test") != "test":
+        return f"{run.evaluated_on.upper()} SPLIT: for choosing between recipes, not a test result"
+    if changes(run.recipe.to_dict()):
+        return f"A VARIANT of {run.recipe.name}, not its registered recipe"
     return None
 
 
@@ -84,15 +90,14 @@ def plot_history(run, title: str | None = None):
         inset.set_ylim(min(values) - 0.1, max(values) + 0.1)
         inset.axhline(99.4, color="grey", lw=0.8, ls=":")
         inset.tick_params(labelsize=7)
-        inset.grid(alpha=0.3)
         inset.set_title(f"epochs {late[0]['epoch']}-{late[-1]['epoch']}", fontsize=8)
     loss.set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
     loss.set_title("loss", fontsize=TITLE)
-    for ax in (acc, loss):
+    for ax in (acc, loss, *acc.child_axes):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (acc, loss):
         ax.legend(fontsize=SMALL, loc="upper left" if ax is acc else "upper right")
-        if len(epochs) < 4:
-            ax.set_xticks(epochs)
     h = history[-1]
     alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
            f"{split} {h['test_acc']:.2f}%")
@@ -160,6 +165,7 @@ def plot_seeds(records: list[dict], title: str | None = None):
     finals.legend(fontsize=8)
     for ax in (curves, late, finals):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     alt = (f"test accuracy per epoch for seeds {', '.join(map(str, seeds))}; final epoch "
            f"{s['final_mean']:.2f} ± {s['final_std']:.2f} (min {s['final_min']:.2f}, max {s['final_max']:.2f})")
     return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {len(records)} seeds", alt)
@@ -227,23 +233,24 @@ def plot_receptive_fields(model, data, index: int = 0, title: str = "what the ce
 
 def plot_effective_rf(maps: dict, rf: int, title: str = "effective receptive field of the centre unit"):
     """Effective-field maps (mnistlib.rf.effective_rf), one panel each, with the theoretical
-    rf x rf square drawn around the centre."""
+    rf x rf square (dashed) and the central square that holds half of the map (solid)."""
     from matplotlib.patches import Rectangle
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.9), squeeze=False)
+    from .rf import half_mass_side
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.8 * len(maps) + 1, 4.2), squeeze=False)
+    halves = {}
     for ax, (label, erf) in zip(axes[0], maps.items()):
         image = ax.imshow(erf.cpu().numpy(), cmap="magma", vmin=0, vmax=1, extent=(0, 28, 28, 0))
-        half = rf / 2
-        ax.add_patch(Rectangle((14 - half, 14 - half), rf, rf, fill=False, color="cyan", lw=1.5, ls="--"))
+        halves[label] = side = half_mass_side(erf.cpu())
+        for size, style in ((rf, "--"), (side, "-")):
+            ax.add_patch(Rectangle((14 - size / 2,) * 2, size, size, fill=False, color="cyan", lw=1.5, ls=style))
         ax.set_xlim(-1, 29)
         ax.set_ylim(29, -1)
         ax.set_xticks([])
         ax.set_yticks([])
-        inside = (erf >= 0.1).float().sum().sqrt().item()
-        ax.set_title(f"{label}\n|gradient| >= 10% of its peak: ~{inside:.0f} x {inside:.0f} px", fontsize=SMALL + 1)
+        ax.set_title(f"{label}\nhalf of it in the central {side}x{side} px", fontsize=SMALL + 1)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="|gradient|, scaled to peak 1")
-    alt = (f"effective receptive field against the theoretical {rf} px square: " +
-           "; ".join(f"{label}: about {(erf >= 0.1).float().sum().sqrt().item():.0f} px across" for label, erf in maps.items()))
+    fig.suptitle(f"{title}\n(dashed: the theoretical {rf}x{rf} field)", fontsize=TITLE)
     fig.not_saved = None
-    fig.alt_text = alt
-    fig.suptitle(title, fontsize=TITLE)
+    fig.alt_text = (f"effective receptive field against the theoretical {rf} px square: half of the gradient lies in "
+                    "the central " + "; ".join(f"{s}x{s} px ({label})" for label, s in halves.items()))
     return fig

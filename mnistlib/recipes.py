@@ -7,9 +7,11 @@ build from here: `get_recipe("iteration2").build()`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 
+import torch
 from torch import nn
 
 from .models import make_net
@@ -46,7 +48,7 @@ class Recipe:
         read back from a record equals the one it was made from."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "tuple" and isinstance(value, list):
+            if f.type == "tuple" and isinstance(value, (list, tuple)):
                 value = _tuples(value)
             if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
@@ -74,7 +76,7 @@ def _is_int(v) -> bool:
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 _RULES = {  # field -> (test, what it must be)
@@ -108,7 +110,8 @@ def _check(recipe: "Recipe") -> None:
         raise ValueError(f"recipe field milestones must be a tuple of increasing whole epochs between 1 and "
                          f"{recipe.epochs - 1}, e.g. (6, 13), got {m!r}")
     try:
-        make_net(recipe.cfg, recipe.head, recipe.dropout)
+        with torch.device("meta"):  # shapes only: no memory, no draw from the random generator
+            make_net(recipe.cfg, recipe.head, recipe.dropout)
     except (ValueError, TypeError) as e:
         raise ValueError(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
 
@@ -214,12 +217,14 @@ def literal(value) -> str:
 
 def slug(recipe_fields: dict) -> str:
     """A file-name label: the iteration's name, plus its changes for a variant, e.g.
-    'iteration5' or 'iteration5+batch_size64+lr0.2'; a long value is replaced by a short hash."""
+    'iteration5' or 'iteration5+batch_size64+lr0.2'; a layer list or any other value that does
+    not read back unchanged as a file name is replaced by a short hash of it."""
     import hashlib
-    parts = [recipe_fields["name"]]
+    clean = lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")
+    parts = [clean(str(recipe_fields["name"]))]
     for key, value in sorted((changes(recipe_fields) or {}).items()):
-        text = re.sub(r"[^A-Za-z0-9.]+", "_", literal(value)).strip("_")
-        if len(text) > 16:
-            text = hashlib.sha1(literal(value).encode()).hexdigest()[:8]
+        text = literal(value)
+        if clean(text) != text or len(text) > 16:
+            text = hashlib.sha1(text.encode()).hexdigest()[:8]
         parts.append(f"{key}{text}")
     return "+".join(parts)

@@ -29,6 +29,8 @@ from .recipes import RECIPES, changes, literal, slug
 SCHEMA = 2  # 2: whole recipe, epochs asked, command, environment; no stored recipe_changes
 RUNS_DIR = ROOT / "figures" / "runs"  # the committed evidence
 USER_RUNS_DIR = ROOT / "runs"          # train/study's default
+UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it)
+os.umask(UMASK)
 PROTOCOL_SEEDS = range(10)  # results are reported over seeds 0-9 (older recipes: 0-4); others are held out
 
 
@@ -88,7 +90,9 @@ def check_replaceable(path: Path, record: dict) -> None:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         old = {}
-    differs = [key for key in ("recipe", "epochs_asked", "fast_mode", "evaluated_on") if old.get(key) != record[key]]
+    differs = [key for key in ("recipe", "seed", "epochs_asked", "fast_mode", "evaluated_on") if old.get(key) != record[key]]
+    if old.get("schema") == SCHEMA and not old["interrupted"] and record.get("interrupted"):
+        differs.append("completeness (it is complete)")
     if differs:
         raise ValueError(f"{path} holds a run with a different {', '.join(differs)}; not replacing it "
                          f"(choose another --runs-dir or --out, or pass --overwrite)")
@@ -99,21 +103,26 @@ def save_record(record: dict, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        json.dump(record, f, indent=1)
-        f.write("\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(f.name, 0o666 & ~umask)
+        try:
+            json.dump(record, f, indent=1)
+            f.write("\n")
+        except BaseException:
+            os.unlink(f.name)
+            raise
+    os.chmod(f.name, 0o666 & ~UMASK)
     os.replace(f.name, path)
 
 
 def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Path | None:
     """Keep a run (mnistlib.train.Run) from a notebook as a record in runs_dir, named like the
-    CLI's (runs/[validation/]NAME[+CHANGES]-seedS.json). A fast-mode run is not kept (None)."""
+    CLI's (runs/[validation/]NAME[+CHANGES]-seedS.json; an interrupted run: that + .partial).
+    A fast-mode run is not kept (None)."""
     if run.fast:
         return None
     record = run.record()
     path = record_path(run.recipe, run.seed, runs_dir, run.evaluated_on)
+    if run.interrupted:  # like the CLI: the finished epochs, beside any complete record
+        path = path.with_name(path.name + ".partial")
     if not overwrite:
         check_replaceable(path, record)
     save_record(record, path)
@@ -183,7 +192,7 @@ def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
     """The README's results table (Markdown), made only from the records on disk."""
     rows = [
         "| iteration | params | seeds | **final-epoch test acc** (mean ± std) | min – max | "
-        "best-epoch test acc (mean; test-selected, for reference) | train acc (final) | write-up's claim |",
+        "best epoch (mean; test-selected, for reference) | train acc (final) | write-up's claim |",
         "|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for name in names or RECIPES:

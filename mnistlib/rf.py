@@ -160,7 +160,18 @@ def effective_rf(model: nn.Module, images, layer: int) -> "torch.Tensor":
     model.eval()
     x = images.detach().to(next(model.parameters()).device).requires_grad_(True)
     out = model[: layer + 1](x)
-    out[:, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()
+    (grad,) = torch.autograd.grad(out[:, :, out.shape[2] // 2, out.shape[3] // 2].sum(), x)  # no .grad left on weights
     model.train(was_training)
-    erf = x.grad.abs().mean(0)[0]
-    return erf / erf.max()
+    erf = grad.abs().mean(0)[0].cpu()
+    return erf / erf.max().clamp_min(1e-12)
+
+
+def half_mass_side(erf, centre: int = 14) -> int:
+    """Side of the smallest square around the centre unit that holds half of an effective-field
+    map's total (in pixels; the centre unit of a 28-pixel input sits at pixel corner 14)."""
+    total = erf.sum()
+    for side in range(2, 2 * centre + 1, 2):
+        lo, hi = centre - side // 2, centre + side // 2
+        if erf[lo:hi, lo:hi].sum() >= total / 2:
+            return side
+    return 2 * centre

@@ -187,11 +187,13 @@ def precise_bn(model, x, batch_size: int = EVAL_BATCH) -> None:
     model.eval()
     for m in norms:
         m.train()  # BatchNorm collects statistics; Dropout stays off
-    for xb in x.split(batch_size):
-        model(xb)
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.eval()
+    try:
+        for xb in x.split(batch_size):
+            model(xb)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
 
 
 @torch.inference_mode()

@@ -79,7 +79,7 @@ def test_committed_records_are_never_replaced_by_other_runs(capsys, monkeypatch)
     committed = (RUNS_DIR / "iteration3-seed0.json").read_bytes()
     for extra, env in (([], "1"), (["--epochs", "1"], "0")):
         monkeypatch.setenv("MNISTLIB_FAST", env)
-        assert main(["study", "iteration3", "--seeds", "0-1", "--runs-dir", str(RUNS_DIR), *extra]) == 1
+        assert main(["study", "iteration3", "--seeds", "0-1", "--jobs", "1", "--runs-dir", str(RUNS_DIR), *extra]) == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "iteration3-seed0.json holds a run with a different" in err
         assert "--overwrite" in err
@@ -109,7 +109,8 @@ def test_train_writes_a_record(shared_root, tmp_path):
     assert rec["recipe"]["schedule"] == "onecycle" and rec["epochs_asked"] == 1 and rec["schema"] == 2
     assert rec["command"][-2:] == ["--set", "schedule=onecycle"]
     assert "epoch  1" in out.stdout and "FAST MODE" in out.stdout
-    assert (tmp_path / "r.json").stat().st_mode & 0o044 == 0o044  # readable by others, like any file
+    from mnistlib.results import UMASK
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~UMASK  # like any file the user writes
 
 
 def test_default_outputs_go_to_the_user_runs_folder_named_by_variant(tiny_root, tmp_path, monkeypatch, capsys):
@@ -122,7 +123,7 @@ def test_default_outputs_go_to_the_user_runs_folder_named_by_variant(tiny_root, 
     assert main(["train", "iteration5", *base, "--set", "batch_size=8", "--set", "cfg=(4,'M',8)"]) == 0
     assert main(["train", "iteration5", *base, "--epochs", "1"]) == 0  # the same run again: a re-make, allowed
     made = sorted(p.name for p in (tmp_path / "runs" / "validation").iterdir())
-    assert made == ["iteration5+batch_size8+cfg4_M_8+epochs1-seed0.json", "iteration5+epochs1-seed0.json"]
+    assert made == ["iteration5+batch_size8+cfgbd2854aa+epochs1-seed0.json", "iteration5+epochs1-seed0.json"]
     capsys.readouterr()
     assert main(["table", "--validation", "--runs-dir", str(tmp_path / "runs")]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
@@ -195,3 +196,24 @@ def test_interrupted_train_keeps_the_epochs_in_a_partial_file(shared_root, tmp_p
     assert code == 130 and out.read_text() == "{}"
     rec = json.loads((tmp_path / "r.json.partial").read_text())
     assert rec["interrupted"] and rec["epochs"] == 2 and len(rec["history"]) == 2
+
+
+def test_ctrl_c_during_study_jobs_keeps_each_workers_finished_epochs(shared_root, tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group: the parent asks each worker to stop,
+    each keeps its finished epochs in <record>.partial, and the command ends with 130, no traceback."""
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "2",
+                             "--epochs", "15", "--data-root", str(shared_root), "--runs-dir", str(tmp_path)],
+                            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MNISTLIB_FAST": "1"}, start_new_session=True)
+    for line in proc.stdout:
+        if "epoch  1 " in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    partials = sorted(tmp_path.glob("*.partial"))
+    assert partials and not list(tmp_path.glob("*.json"))
+    for p in partials:
+        rec = json.loads(p.read_text())
+        assert rec["interrupted"] and 1 <= rec["epochs"] < 15

@@ -1,22 +1,20 @@
 """README.md stays true: its table, figures and test command are the ones the project makes and runs."""
 import re
 
-from mnistlib.results import results_table, validation_table
+from mnistlib.cli import main
 from tests.conftest import PROJECT
 
 README = (PROJECT / "README.md").read_text()
 
 
-def test_readme_table_is_the_one_the_records_give():
-    start, end = "<!-- results-table: python -m mnistlib table -->\n", "\n<!-- /results-table -->"
-    assert start in README and end in README
-    assert README.split(start)[1].split(end)[0].strip() == results_table().strip()
-
-
-def test_readme_validation_table_is_the_one_the_records_give():
-    start, end = "<!-- validation-table: python -m mnistlib table --validation -->\n", "\n<!-- /validation-table -->"
-    assert start in README and end in README
-    assert README.split(start)[1].split(end)[0].strip() == validation_table().strip()
+def test_readme_tables_are_the_ones_the_records_give(capsys):
+    """Every table in README between <!-- NAME: python -m mnistlib table ARGS --> and
+    <!-- /NAME --> is exactly what that command prints today."""
+    blocks = re.findall(r"<!-- ([\w-]+): python -m mnistlib (table[^>]*?) -->\n(.*?)\n<!-- /\1 -->", README, re.S)
+    assert {name for name, _, _ in blocks} >= {"results-table", "validation-table", "search-table"}
+    for name, command, table in blocks:
+        assert main(command.split()) == 0, name
+        assert table.strip() == capsys.readouterr().out.strip(), f"README's {name} is not what `{command}` gives"
 
 
 def test_every_figure_the_readme_shows_exists():
