@@ -56,12 +56,12 @@ def save(fig, name: str, folder: Path = FIGURES) -> Path | None:
     return path
 
 
-def show(fig, name: str | None = None, folder: Path = FIGURES) -> Path | None:
-    """In a notebook: print the figure's text alternative and, with a name, save it."""
+def show(fig, name: str | None = None, folder: Path = FIGURES) -> None:
+    """In a notebook: print the figure's text alternative and, with a name, save it (the
+    caption names the file). Returns nothing, so the cell shows the figure and its caption only."""
     path = save(fig, name, folder) if name else None
     print(f"Figure: {fig.alt_text}" + (f" [{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}]"
                                       if path else ""))
-    return path
 
 
 def plot_history(run, title: str | None = None):
@@ -72,8 +72,10 @@ def plot_history(run, title: str | None = None):
     epochs = [h["epoch"] for h in history]
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
     curves = {"train": "o--", "test": "o-"}
+    recipe = getattr(run, "recipe", None)
+    augmented = recipe is not None and bool(recipe.rotate or recipe.translate or recipe.scale)
     for key, style in curves.items():
-        label = "train (augmented batches)" if key == "train" else split
+        label = ("train (augmented batches)" if augmented else "train") if key == "train" else split
         acc.plot(epochs, [h[f"{key}_acc"] for h in history], style, ms=3, label=label)
         loss.plot(epochs, [h[f"{key}_loss"] for h in history], style, ms=3, label=label)
     everything = [h[f"{k}_acc"] for h in history for k in curves]
@@ -98,6 +100,7 @@ def plot_history(run, title: str | None = None):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (acc, loss):
         ax.legend(fontsize=SMALL, loc="upper left" if ax is acc else "upper right")
+        ax.set_xlim(0.5, len(history) + 0.5)
     h = history[-1]
     alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
            f"{split} {h['test_acc']:.2f}%")

@@ -174,28 +174,6 @@ def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool =
     return loss_sum.item() / seen, 100 * correct.item() / seen  # the epoch's sync with the device
 
 
-@torch.no_grad()
-def precise_bn(model, x, batch_size: int = EVAL_BATCH) -> None:
-    """Replace every BatchNorm's running mean and variance, a moving average over augmented
-    training batches, by their plain average over `x` (the clean training images), which is what
-    the network sees when it is measured. Only buffers change; no weight does."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # None: a cumulative average over the batches that follow
-    model.eval()
-    for m in norms:
-        m.train()  # BatchNorm collects statistics; Dropout stays off
-    try:
-        for xb in x.split(batch_size):
-            model(xb)
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
-        model.eval()
-
-
 @torch.inference_mode()
 def predict(model, x, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Logits for every image in x, in eval mode."""
@@ -261,8 +239,6 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress,
                                                 recipe.label_smoothing, schedule if per_batch else None)
-            if recipe.precise_bn:
-                precise_bn(model, data.train_x)
             test_loss, test_acc = evaluate(model, data.eval_x, data.eval_y)
             if not per_batch:
                 schedule.step()
