@@ -99,12 +99,14 @@ def plot_history(run, title: str | None = None):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (acc, loss):
-        ax.legend(fontsize=SMALL, loc="upper left" if ax is acc else "upper right")
         ax.set_xlim(0.5, len(history) + 0.5)
+    fig.legend(*acc.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=SMALL, frameon=False)
     h = history[-1]
     alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
            f"{split} {h['test_acc']:.2f}%")
-    return _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, warning)
+    fig = _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, warning)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # room for the shared legend below the panels
+    return fig
 
 
 @torch.inference_mode()
@@ -175,38 +177,51 @@ def plot_seeds(records: list[dict], title: str | None = None):
 
 
 def plot_comparison(records_by_name: dict[str, list[dict]]):
-    """All iterations: mean test curve over seeds, and params vs final-epoch accuracy (± std),
-    with the write-up's single best-epoch claims as hollow grey markers. Seeds 0-4 only:
-    held-out seeds are reported beside them, not mixed in."""
-    fig, (curves, scatter) = plt.subplots(1, 2, figsize=(11, 4))
-    claimed = False
+    """All iterations: mean test curve over seeds (every epoch, the late ones enlarged in an
+    inset), and params vs final-epoch accuracy (± std), with the write-up's single best-epoch
+    claims as hollow grey markers. Tuning seeds only: held-out seeds are reported beside them,
+    not mixed in."""
+    fig, (curves, scatter) = plt.subplots(1, 2, figsize=(12, 4.4))
+    late = curves.inset_axes([0.4, 0.1, 0.57, 0.5])
+    claimed, placed, lows = False, [], []
     for name, records in records_by_name.items():
         records = split_held_out(records)[0]
         if not records:
             continue
         epochs = [h["epoch"] for h in records[0]["history"]]
         mean = [sum(r["history"][e]["test_acc"] for r in records) / len(records) for e in range(len(epochs))]
-        curves.plot(epochs, mean, "o-", ms=3, label=name)
+        line, = curves.plot(epochs, mean, "o-", ms=3, label=name)
+        late.plot(epochs[7:], mean[7:], "o-", ms=2, color=line.get_color())
+        lows.append(min(mean))
         s = summarize(records)
-        scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4)  # named in place
-        scatter.annotate(name, (s["params"], s["final_mean"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4, color=line.get_color())
+        near = sum(abs(s["params"] - p) < 400 and abs(s["final_mean"] - m) < 0.1 for p, m in placed)
+        scatter.annotate(name, (s["params"], s["final_mean"]), textcoords="offset points", xytext=(6, 4 - 12 * near),
+                         fontsize=8)  # a second label near the same point goes below the first
+        placed.append((s["params"], s["final_mean"]))
         claim = RECIPES[name].reported if name in RECIPES else {}
         if "best_test_acc" in claim:
             scatter.plot(claim["params"], claim["best_test_acc"], "o", mfc="none", color="grey",
                          label="write-up (best epoch, one run)" if not claimed else None)
             claimed = True
-    curves.set(xlabel="epoch", ylabel="test accuracy (%), mean over seeds", title="test accuracy")
-    curves.set_ylim(97.5, 99.8)
-    scatter.set(xlabel="trainable parameters", ylabel="final-epoch test accuracy (%)",
-                title="size vs accuracy (mean ± std over seeds)")
-    for ax in (curves, scatter):
+    curves.set(xlabel="epoch", ylabel="test accuracy (%), mean over seeds")
+    curves.set_title("test accuracy, every epoch", fontsize=TITLE)
+    curves.set_ylim(min(lows) - 0.5, 100)
+    late.set_title("epochs 8-15", fontsize=8)
+    late.tick_params(labelsize=7)
+    scatter.set(xlabel="trainable parameters", ylabel="final-epoch test accuracy (%)")
+    scatter.set_title("size vs accuracy (mean ± std over seeds)", fontsize=TITLE)
+    for ax in (curves, late, scatter):
         ax.axhline(99.4, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
-    curves.legend(fontsize=8, loc="lower right")
+    handles, labels = curves.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=SMALL, frameon=False)
     if claimed:
         scatter.legend(fontsize=8, loc="lower right")
     names = ", ".join(n for n, recs in records_by_name.items() if split_held_out(recs)[0])
-    return _finish(fig, "", f"mean test accuracy per epoch and parameters against final-epoch test accuracy for {names}")
+    fig = _finish(fig, "", f"mean test accuracy per epoch and parameters against final-epoch test accuracy for {names}")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))  # room for the shared legend below the panels
+    return fig
 
 
 def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):
