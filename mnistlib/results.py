@@ -72,6 +72,9 @@ def check_writable(path: Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"--out {path} is a folder; give a file name such as {path / 'run.json'}")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"cannot write a record to {path}: {blocking} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent):

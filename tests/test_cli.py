@@ -65,7 +65,7 @@ def test_unusable_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypa
     import mnistlib.cli
     monkeypatch.setattr(mnistlib.cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
     (tmp_path / "a-file").write_text("")
-    for out, fragment in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "r.json", "cannot write a record")):
+    for out, fragment in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "r.json", "a-file is a file, not a folder")):
         assert main(["train", "iteration1", "--out", str(out)]) == 1
         err = capsys.readouterr().err
         assert fragment in err and len(err.strip().splitlines()) == 1, err
