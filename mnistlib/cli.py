@@ -78,6 +78,11 @@ class Job:
     deterministic: bool
     command: list[str]
 
+    @property
+    def split(self) -> str:
+        """What the run measures after each epoch: "validation" or "test"."""
+        return "validation" if self.validation else "test"
+
 
 def _job(args) -> Job:
     """The recipe (with --set changes, checked) and the run settings, before anything is loaded."""
@@ -94,7 +99,7 @@ def _check_outputs(job: Job, seeds: list[int], paths: list[Path], overwrite: boo
     """Refuse now, before any epoch, what would fail or destroy a record at the end."""
     epochs_asked = job.epochs or (1 if job.fast else job.recipe.epochs)
     planned = {"recipe": job.recipe.to_dict(), "epochs_asked": epochs_asked, "fast_mode": job.fast,
-               "evaluated_on": "validation" if job.validation else "test"}
+               "evaluated_on": job.split}
     for seed, path in zip(seeds, paths):
         results.check_writable(path)
         if not overwrite:
@@ -242,8 +247,7 @@ def cmd_summary(args):
 
 def cmd_train(args):
     job = _job(args)
-    split = "validation" if job.validation else "test"
-    out = args.out or results.record_path(job.recipe, args.seed, args.runs_dir, split)
+    out = args.out or results.record_path(job.recipe, args.seed, args.runs_dir, job.split)
     _check_outputs(job, [args.seed], [out], args.overwrite)
     record = _train_one(job, _load(job), args.seed, out, progress=sys.stderr.isatty())
     return 130 if record["interrupted"] else 0
@@ -251,7 +255,7 @@ def cmd_train(args):
 
 def cmd_study(args):
     job = _job(args)
-    split = "validation" if job.validation else "test"
+    split = job.split
     paths = [results.record_path(job.recipe, seed, args.runs_dir, split) for seed in args.seeds]
     _check_outputs(job, args.seeds, paths, args.overwrite)
     jobs = args.jobs or (1 if job.device != "cpu" else len(os.sched_getaffinity(0)))
