@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .data import MEAN, STD
 from .recipes import RECIPES
-from .results import ROOT, split_held_out, summarize
+from .results import ROOT, format_seeds, split_held_out, summarize
 
 FIGURES = ROOT / "figures"
 TITLE = 12  # font sizes
@@ -37,12 +37,13 @@ def not_a_result(run) -> str | None:
     return None
 
 
-def _finish(fig, title: str, alt: str, warning: str | None = None):
-    """Suptitle (with the warning, if any, in red), text alternative, tight layout."""
+def _finish(fig, title: str, alt: str, warning: str | None = None, legend_below: float = 0.0):
+    """Suptitle (with the warning, if any, in red), text alternative, tight layout (leaving the
+    bottom `legend_below` of the figure to a shared legend)."""
     fig.not_saved = warning
     fig.alt_text = (f"[{warning}] " if warning else "") + alt
     fig.suptitle(f"{warning}\n{title}" if warning else title, fontsize=TITLE, color="crimson" if warning else "black")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_below, 1, 1))
     return fig
 
 
@@ -104,9 +105,8 @@ def plot_history(run, title: str | None = None):
     h = history[-1]
     alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
            f"{split} {h['test_acc']:.2f}%")
-    fig = _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, warning)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))  # room for the shared legend below the panels
-    return fig
+    return _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, warning,
+                   legend_below=0.07)
 
 
 @torch.inference_mode()
@@ -144,36 +144,49 @@ def plot_misclassified(run, data, n: int = 24, cols: int = 8):
 
 def plot_seeds(records: list[dict], title: str | None = None):
     """Each seed's test-accuracy curve over all epochs, the last five enlarged, and each seed's
-    final-epoch value against the seeds' mean."""
-    s = summarize(records)
+    final-epoch value against the mean over the tuning seeds (0-9); held-out seeds (10 and up)
+    are drawn as hollow markers and kept out of that mean."""
+    tuning, held_out = split_held_out(records)
+    held = {r["seed"] for r in held_out}
+    s = summarize(tuning or records)
     fig, (curves, late, finals) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
     last = max(len(r["history"]) for r in records)
     for r in records:
         epochs, accs = [h["epoch"] for h in r["history"]], [h["test_acc"] for h in r["history"]]
-        curves.plot(epochs, accs, "-", lw=1.2, label=f"seed {r['seed']}")
-        late.plot(epochs[-5:], accs[-5:], "o-", ms=3, lw=1.2)
+        style = "--" if r["seed"] in held else "-"
+        curves.plot(epochs, accs, style, lw=1.2, label=f"seed {r['seed']}" + (" (held out)" if r["seed"] in held else ""))
+        late.plot(epochs[-5:], accs[-5:], "o" + style, ms=3, lw=1.2)
     late.set_ylim(min(h["test_acc"] for r in records for h in r["history"][-5:]) - 0.05, None)
     for ax, what in ((curves, f"all {last} epochs"), (late, f"epochs {last - 4}-{last}, enlarged")):
         ax.axhline(99.4, color="grey", lw=0.8, ls=":")
         ax.set(xlabel="epoch", ylabel="test accuracy (%)")
         ax.set_title(what, fontsize=TITLE)
-    curves.legend(fontsize=8, ncol=2)
+    curves.legend(fontsize=7, ncol=2)
     seeds = [r["seed"] for r in records]
-    finals.plot(range(len(seeds)), [r["final_test_acc"] for r in records], "o", label="final epoch")
+    for group, label, face in ((tuning, "final epoch", None), (held_out, "final epoch, held-out seed", "none")):
+        at = [seeds.index(r["seed"]) for r in group]
+        if group:
+            finals.plot(at, [r["final_test_acc"] for r in group], "o", color="C0", mfc=face, label=label)
     finals.plot(range(len(seeds)), [r["best_test_acc"] for r in records], "x", color="grey",
                 label="best epoch (test-selected)")
-    finals.axhline(s["final_mean"], lw=1, label=f"mean final {s['final_mean']:.2f} ± {s['final_std']:.2f}")
+    finals.axhline(s["final_mean"], lw=1, label=f"mean final, seeds {format_seeds(s['seeds'])}: "
+                                                f"{s['final_mean']:.2f} ± {s['final_std']:.2f}")
     finals.axhline(99.4, color="grey", lw=0.8, ls=":")
     finals.set_xticks(range(len(seeds)), [str(v) for v in seeds])
     finals.set(xlabel="seed", ylabel="test accuracy (%)")
     finals.set_title("per seed", fontsize=TITLE)
-    finals.legend(fontsize=8)
+    finals.legend(fontsize=7)
     for ax in (curves, late, finals):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    alt = (f"test accuracy per epoch for seeds {', '.join(map(str, seeds))}; final epoch "
-           f"{s['final_mean']:.2f} ± {s['final_std']:.2f} (min {s['final_min']:.2f}, max {s['final_max']:.2f})")
-    return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {len(records)} seeds", alt)
+    alt = (f"test accuracy per epoch for seeds {', '.join(map(str, seeds))}; final epoch over seeds "
+           f"{format_seeds(s['seeds'])}: {s['final_mean']:.2f} ± {s['final_std']:.2f} (min {s['final_min']:.2f}, "
+           f"max {s['final_max']:.2f})")
+    if tuning and held_out:
+        h = summarize(held_out)
+        alt += f"; held-out seeds {format_seeds(h['seeds'])}: {h['final_mean']:.2f} ± {h['final_std']:.2f}"
+    count = f"{len(tuning)} seeds" + (f" + {len(held_out)} held out" if tuning and held_out else "")
+    return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {count}", alt)
 
 
 def plot_comparison(records_by_name: dict[str, list[dict]]):
@@ -219,9 +232,8 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     if claimed:
         scatter.legend(fontsize=8, loc="lower right")
     names = ", ".join(n for n, recs in records_by_name.items() if split_held_out(recs)[0])
-    fig = _finish(fig, "", f"mean test accuracy per epoch and parameters against final-epoch test accuracy for {names}")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))  # room for the shared legend below the panels
-    return fig
+    return _finish(fig, "", f"mean test accuracy per epoch and parameters against final-epoch test accuracy for {names}",
+                   legend_below=0.06)
 
 
 def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):

@@ -56,7 +56,10 @@ def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys)
     recs = [record(s, [97.0 + s, 99.0, 99.0, 99.0, 99.0, 99.1 + s / 10]) for s in range(3)]
     fig = plots.plot_seeds(recs)
     assert len(fig.axes) == 3 and fig.axes[0].get_ylim()[0] < 97.0  # all epochs, the late ones enlarged
-    assert "final epoch 99.20 ± 0.10" in fig.alt_text
+    assert "final epoch over seeds 0-2: 99.20 ± 0.10" in fig.alt_text
+    fig = plots.plot_seeds(recs + [record(11, [97.0, 99.0, 99.0, 99.0, 99.0, 98.0])])  # a held-out seed: drawn, not averaged
+    assert "seeds 0-2: 99.20 ± 0.10" in fig.alt_text and "held-out seeds 11: 98.00" in fig.alt_text
+    assert "3 seeds + 1 held out" in fig._suptitle.get_text()
     assert len(plots.plot_comparison({"iteration1": recs}).axes) == 2
     fig = plots.plot_misclassified(run_of(Fixed(torch.eye(10)[[1, 2, 2]])), data(3), n=5, cols=4)
     assert sum(len(ax.images) > 0 for ax in fig.axes) == 2  # two wrong answers drawn
