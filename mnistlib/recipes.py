@@ -17,9 +17,6 @@ from torch import nn
 from .models import make_net
 
 SCHEDULES = ("step", "onecycle")
-# Knobs added after records were made, with the default that reproduces the code before them: a record
-# leaves such a field out at that default, so it reads the same whether or not the knob exists.
-LATER_KNOBS = {"ema": 0.0}
 HEADS = ("gap", "conv")
 
 
@@ -37,8 +34,6 @@ class Recipe:
     milestones: tuple = ()            # MultiStepLR: LR x gamma after these epochs
     gamma: float = 0.1
     label_smoothing: float = 0.0
-    ema: float = 0.0                  # > 0: the model is an exponential moving average of the weights (and
-                                      # BatchNorm statistics), updated after every step with this decay
     rotate: float = 0.0               # augmentation: rotation up to +-rotate degrees
     translate: float = 0.0            # augmentation: shift up to translate x image size
     scale: float = 0.0                # augmentation: zoom by a factor in 1 +- scale
@@ -67,11 +62,8 @@ class Recipe:
         return "\n".join(f"{f.name:<16}{getattr(self, f.name)!r}" for f in fields(self) if f.name != "reported")
 
     def to_dict(self) -> dict:
-        """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims,
-        and without a LATER_KNOBS field at its default)."""
-        kept = {k: v for k, v in asdict(self).items()
-                if k != "reported" and not (k in LATER_KNOBS and v == LATER_KNOBS[k])}
-        return json.loads(json.dumps(kept))
+        """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims)."""
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k != "reported"}))
 
 
 def _tuples(value):
@@ -97,7 +89,6 @@ _RULES = {  # field -> (test, what it must be)
     "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
     "gamma": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "label_smoothing": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "ema": (lambda v: _is_number(v) and 0 <= v < 1, "a decay in [0, 1) (0: no average)"),
     "rotate": (lambda v: _is_number(v) and 0 <= v <= 180, "a number of degrees in [0, 180]"),
     "translate": (lambda v: _is_number(v) and 0 <= v < 1, "a fraction of the image size in [0, 1)"),
     "scale": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .data import Batches, MNISTTensors
@@ -151,10 +150,9 @@ class Run:
 
 
 def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool = True,
-                label_smoothing: float = 0.0, batch_schedule=None, average=None):
+                label_smoothing: float = 0.0, batch_schedule=None):
     """One pass over `batches`; returns (mean loss, accuracy %) on the (augmented) batches.
-    `batch_schedule`, if given, is an LR scheduler stepped after every batch; `average`, if given,
-    an AveragedModel updated after every step."""
+    `batch_schedule`, if given, is an LR scheduler stepped after every batch."""
     model.train()
     loss_sum = torch.zeros((), device=batches.x.device)
     correct = torch.zeros((), device=batches.x.device, dtype=torch.long)
@@ -168,8 +166,6 @@ def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool =
         optimizer.step()
         if batch_schedule is not None:
             batch_schedule.step()
-        if average is not None:
-            average.update_parameters(model)
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
@@ -228,10 +224,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     batches = Batches(data.train_x, data.train_y, recipe.batch_size, seed, recipe.rotate, recipe.translate,
                       recipe.scale)
     schedule, per_batch = make_schedule(recipe, optimizer, epochs, len(batches))
-    # recipe.ema: the model measured and kept is the moving average, chosen by the recipe, not by a split
-    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema), use_buffers=True) if recipe.ema else None
-    measured = average.module if average else model
-    run = Run(recipe, seed, measured, epochs, data.fast, data.eval_split, command=command)
+    run = Run(recipe, seed, model, epochs, data.fast, data.eval_split, command=command)
     lines: list[str] = []  # what was logged: in a notebook, it replaces the bars at the end
 
     def say(line: str) -> None:
@@ -245,8 +238,8 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
         for epoch in epoch_bar:
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress,
-                                                recipe.label_smoothing, schedule if per_batch else None, average)
-            test_loss, test_acc = evaluate(measured, data.eval_x, data.eval_y)
+                                                recipe.label_smoothing, schedule if per_batch else None)
+            test_loss, test_acc = evaluate(model, data.eval_x, data.eval_y)
             if not per_batch:
                 schedule.step()
             run.history.append({

@@ -149,33 +149,3 @@ def test_unknown_schedule_is_refused_when_the_recipe_is_made():
     from dataclasses import replace
     with pytest.raises(ValueError, match="schedule must be one of step, onecycle, got 'cosine'"):
         replace(get_recipe("iteration1"), schedule="cosine")
-
-
-def test_ema_model_is_the_moving_average_of_the_trained_weights(data):
-    """Reference: the same steps by hand, every parameter and BatchNorm statistic averaged after
-    each step (the first step's weights taken as they are)."""
-    from dataclasses import replace
-    import torch.nn.functional as F
-    from mnistlib.data import Batches
-    from mnistlib.train import evaluate
-    recipe = replace(get_recipe("iteration1"), ema=0.9)
-    run = fit(recipe, data, seed=0, epochs=2, progress=False, log=None)
-
-    torch.manual_seed(0)
-    model = recipe.build().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
-    batches, average = Batches(data.train_x, data.train_y, recipe.batch_size, 0), None
-    for _ in range(2):
-        model.train()
-        for x, y in batches:
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step()
-            now = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-            average = now if average is None else {k: 0.9 * average[k] + 0.1 * now[k] for k in now}
-    got = run.model.state_dict()
-    for k, v in average.items():
-        assert torch.allclose(got[k], v, atol=1e-5), k
-    assert not torch.allclose(got["0.weight"], model.state_dict()["0.weight"])  # the average, not the last weights
-    assert run.history[-1]["test_acc"] == round(evaluate(run.model, data.eval_x, data.eval_y)[1], 4)  # measured: the average
-    assert run.record()["recipe"]["ema"] == 0.9 and "ema" not in get_recipe("iteration1").to_dict()
