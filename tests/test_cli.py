@@ -205,7 +205,9 @@ def test_ctrl_c_during_study_jobs_keeps_each_workers_finished_epochs(shared_root
     proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "2",
                              "--epochs", "15", "--data-root", str(shared_root), "--runs-dir", str(tmp_path)],
                             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "MNISTLIB_FAST": "1"}, start_new_session=True)
+                            env={**os.environ, "MNISTLIB_FAST": "1"}, start_new_session=True,
+                            # as from a terminal, even when the tests run as a background job (SIGINT ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if "epoch  1 " in line:
             break
