@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .data import FAST_IMAGES, MEAN, STD, baseline_loader, load_mnist, prepare_root
 from .recipes import get_recipe
-from .train import EVAL_BATCH, fit
+from .train import EVAL_BATCH, cpu_cores, fit
 
 
 def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[float]:
@@ -86,7 +86,7 @@ def bench_study(root, epochs: int = 2, seeds: str = "0-4") -> float:
     import subprocess
     import sys
     import tempfile
-    jobs = os.cpu_count() or 1
+    jobs = cpu_cores()  # what `study` uses by default on a CPU
     print(f"bench --study: iteration5, seeds {seeds}, {epochs} epoch(s) each, {jobs} CPU cores, torch {torch.__version__}")
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:

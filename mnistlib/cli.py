@@ -254,11 +254,12 @@ def cmd_train(args):
 
 
 def cmd_study(args):
+    from .train import cpu_cores
     job = _job(args)
     split = job.split
     paths = [results.record_path(job.recipe, seed, args.runs_dir, split) for seed in args.seeds]
     _check_outputs(job, args.seeds, paths, args.overwrite)
-    jobs = args.jobs or (1 if job.device != "cpu" else len(os.sched_getaffinity(0)))
+    jobs = args.jobs or (1 if job.device != "cpu" else cpu_cores())
     if jobs > 1 and not job.threads:
         job.threads = 1  # one thread per process: parallel seeds use the cores better than threads do
     runs = _run_seeds(job, args.seeds, paths, jobs)

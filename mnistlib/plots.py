@@ -164,9 +164,9 @@ def plot_seeds(records: list[dict], title: str | None = None):
     curves.legend(fontsize=7, ncol=2)
     seeds = [r["seed"] for r in records]
     for group, label, face in ((tuning, "final epoch", None), (held_out, "final epoch, held-out seed", "none")):
-        at = [seeds.index(r["seed"]) for r in group]
         if group:
-            finals.plot(at, [r["final_test_acc"] for r in group], "o", color="C0", mfc=face, label=label)
+            finals.plot([seeds.index(r["seed"]) for r in group], [r["final_test_acc"] for r in group], "o",
+                        color="C0", mfc=face, label=label)
     finals.plot(range(len(seeds)), [r["best_test_acc"] for r in records], "x", color="grey",
                 label="best epoch (test-selected)")
     finals.axhline(s["final_mean"], lw=1, label=f"mean final, seeds {format_seeds(s['seeds'])}: "

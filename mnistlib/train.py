@@ -10,6 +10,7 @@ Fast mode is a property of the data (`data.fast`, see mnistlib.data.load_mnist):
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import sys
 import time
@@ -36,6 +37,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device auto or cpu")
     return device
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS reports one, as on Linux)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def keep_freed_memory() -> bool:

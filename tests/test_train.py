@@ -135,6 +135,15 @@ def test_device_choice():
             pick_device("cuda")
 
 
+def test_cpu_cores_is_the_affinity_where_the_os_reports_one(monkeypatch):
+    import os
+    from mnistlib.train import cpu_cores
+    if hasattr(os, "sched_getaffinity"):
+        assert cpu_cores() == len(os.sched_getaffinity(0))
+        monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS and Windows
+    assert cpu_cores() == (os.cpu_count() or 1)
+
+
 def test_onecycle_steps_every_batch(data):
     from dataclasses import replace
     recipe = replace(get_recipe("iteration3"), schedule="onecycle", lr=0.2, milestones=(), label_smoothing=0.1)
