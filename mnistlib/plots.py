@@ -98,7 +98,7 @@ def plot_history(run, title: str | None = None):
     loss.set_title("loss", fontsize=TITLE)
     for ax in (acc, loss, *acc.child_axes):
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even for one
     for ax in (acc, loss):
         ax.set_xlim(0.5, len(history) + 0.5)
     fig.legend(*acc.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=SMALL, frameon=False)
@@ -178,7 +178,7 @@ def plot_seeds(records: list[dict], title: str | None = None):
     finals.legend(fontsize=7)
     for ax in (curves, late, finals):
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs and seeds, even for one
     alt = (f"test accuracy per epoch for seeds {', '.join(map(str, seeds))}; final epoch over seeds "
            f"{format_seeds(s['seeds'])}: {s['final_mean']:.2f} ± {s['final_std']:.2f} (min {s['final_min']:.2f}, "
            f"max {s['final_max']:.2f})")

@@ -54,6 +54,8 @@ def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys)
     out = capsys.readouterr().out
     assert out.startswith("Figure: accuracy and loss per epoch over 7 epoch(s)") and str(tmp_path / "curves.png") in out
     recs = [record(s, [97.0 + s, 99.0, 99.0, 99.0, 99.0, 99.1 + s / 10]) for s in range(3)]
+    one = plots.plot_history(history[:1], "one epoch")  # a class-time or fast-mode run: the tick is epoch 1
+    assert [t for t in one.axes[0].get_xticks() if 0.5 <= t <= 1.5] == [1.0]
     fig = plots.plot_seeds(recs)
     assert len(fig.axes) == 3 and fig.axes[0].get_ylim()[0] < 97.0  # all epochs, the late ones enlarged
     assert "final epoch over seeds 0-2: 99.20 ± 0.10" in fig.alt_text
