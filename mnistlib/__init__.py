@@ -8,26 +8,29 @@ One import serves every notebook:
     run = ml.fit(recipe, data, seed=0)       # tqdm bars; run.history, run.model
     ml.show(ml.plot_history(run))
 
-Where things live: models.py (the networks), recipes.py (every iteration, as data),
-data.py (loading, batches, augmentation), train.py (the loop and the run record), rf.py
-(receptive-field maths), plots.py (every figure), results.py (run records on disk and the
-tables made from them), cli.py (`python -m mnistlib`), bench.py (the pipeline benchmark),
-colab.py (the repository address for the Colab badges), notebook.py (re-making the
-committed notebooks).
+Where things live. The lesson, read top-down:
+    models.py    the networks: a layer list -> nn.Sequential
+    recipes.py   every iteration's whole recipe, as data, in one registry
+    rf.py        receptive-field maths, from the model itself
+    data.py      both splits as tensors on the device, batches, augmentation
+    train.py     the loop (`fit`), the Run and its record
+    plots.py     every figure
+The evidence:
+    results.py   run records on disk, the one rule for what is a result, the tables
+The machinery:
+    machine.py (device, threads, malloc, environment), mnist_files.py (finding, checking and
+    extracting the MNIST files), paths.py, runner.py (training seeds for the CLI, in parallel,
+    Ctrl-C safe), notebook.py (training output in a notebook), cli.py (`python -m mnistlib`),
+    bench.py (the pipeline benchmark), remake.py (re-making the committed notebooks),
+    colab.py (the repository address of the Colab badges).
 """
-from .data import MNISTDataError, fast_mode, load_mnist
-from .models import count_params, make_net
+from .data import load_mnist
+from .machine import pick_device
+from .mnist_files import MNISTDataError
+from .models import count_params, make_net, summary
 from .plots import (plot_comparison, plot_effective_rf, plot_history, plot_misclassified, plot_receptive_fields,
                     plot_seeds, save, show)
 from .recipes import RECIPES, Recipe, get_recipe
-from .results import load_records, results_table, save_run, summarize, validation_table
+from .results import load_records, results_table, save_run, summarize, validation_table, why_not_a_result
 from .rf import effective_rf, format_rf_table, layer_listing, receptive_field, spatial_rows
-from .train import Run, fit, pick_device
-
-
-def summary(recipe: Recipe, **kwargs):
-    """torchinfo's layer-by-layer summary of an iteration's model, for one 28x28 digit."""
-    from torchinfo import summary as torchinfo_summary
-    kwargs = {"input_size": (1, 1, 28, 28), "col_names": ("output_size", "num_params"),
-              "row_settings": ("var_names",), "verbose": 0, **kwargs}
-    return torchinfo_summary(recipe.build(), **kwargs)
+from .train import Run, fit

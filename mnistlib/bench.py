@@ -14,21 +14,45 @@ thread each, timed end to end (start-up and data loading included).
 """
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
 
-from .data import FAST_IMAGES, MEAN, STD, baseline_loader, load_mnist, prepare_root
+from .data import FAST_IMAGES, MEAN, STD, load_mnist
+from .machine import cpu_cores
+from .mnist_files import prepare_root
 from .recipes import get_recipe
-from .train import EVAL_BATCH, cpu_cores, fit
+from .train import EVAL_BATCH, fit
+
+
+def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None, pin_memory: bool = False):
+    """The conventional pipeline: PIL images through per-sample torchvision transforms in
+    DataLoader workers (the same augmentation parameters, from the same recipe). `limit` keeps
+    the first images only (fast mode)."""
+    from torchvision import datasets, transforms
+    tf = transforms.Compose([
+        transforms.RandomAffine(recipe.rotate, translate=(recipe.translate, recipe.translate),
+                                scale=(1 - recipe.scale, 1 + recipe.scale) if recipe.scale else None),
+        transforms.ToTensor(),
+        transforms.Normalize((MEAN,), (STD,)),
+    ])
+    ds = datasets.MNIST(prepare_root(root), train=True, transform=tf)
+    if limit is not None:
+        ds = Subset(ds, range(limit))
+    return DataLoader(ds, batch_size=recipe.batch_size, shuffle=True, num_workers=workers,
+                      persistent_workers=workers > 0, pin_memory=pin_memory)
 
 
 def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[float]:
     """The conventional loop, with the conventional GPU settings (pinned memory, non-blocking
     copies, counts kept on the device until the epoch ends), so a GPU speed-up is not inflated."""
-    from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
     limit = FAST_IMAGES if fast else None
     pin = device.type == "cuda"
@@ -82,10 +106,6 @@ def bench(root, device: torch.device, epochs: int = 2, fast: bool = False) -> fl
 
 
 def bench_study(root, epochs: int = 2, seeds: str = "0-4") -> float:
-    import os
-    import subprocess
-    import sys
-    import tempfile
     jobs = cpu_cores()  # what `study` uses by default on a CPU
     print(f"bench --study: iteration5, seeds {seeds}, {epochs} epoch(s) each, {jobs} CPU cores, torch {torch.__version__}")
     seconds = {}

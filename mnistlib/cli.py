@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 
 from . import results
-from .data import MNISTDataError, fast_mode, load_mnist
-from .models import count_params
+from .data import fast_mode
+from .machine import cpu_cores, pick_device
+from .mnist_files import MNISTDataError, default_root
+from .models import count_params, summary
+from .paths import NOTEBOOKS, RUNS_DIR, USER_RUNS_DIR
 from .recipes import RECIPES, Recipe, get_recipe
+from .rf import format_rf_table, receptive_field
+from .runner import Job, check_outputs, load, run_seeds, train_one
 
 SETTABLE = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
 
@@ -65,171 +69,14 @@ def _override(text: str) -> tuple[str, object]:
         return key, value
 
 
-@dataclass
-class Job:
-    """Everything one training process needs: picklable, so --jobs can hand it to a worker."""
-    recipe: Recipe
-    data_root: Path | None
-    device: str
-    threads: int | None
-    epochs: int | None
-    fast: bool
-    validation: bool
-    deterministic: bool
-    command: list[str]
-
-    @property
-    def split(self) -> str:
-        """What the run measures after each epoch: "validation" or "test"."""
-        return "validation" if self.validation else "test"
-
-
 def _job(args) -> Job:
     """The recipe (with --set changes, checked) and the run settings, before anything is loaded."""
     recipe = args.name
     if args.set:  # a variant of a registered recipe, e.g. for a search on the validation split
         recipe = replace(recipe, **dict(args.set))
-    from .train import pick_device
-    device = pick_device(args.device)
-    return Job(recipe, args.data_root, str(device), args.threads, args.epochs, fast_mode(), args.validation,
-               args.deterministic, ["python", "-m", "mnistlib", *args.argv])
-
-
-def _check_outputs(job: Job, seeds: list[int], paths: list[Path], overwrite: bool) -> None:
-    """Refuse now, before any epoch, what would fail or destroy a record at the end."""
-    epochs_asked = job.epochs or (1 if job.fast else job.recipe.epochs)
-    planned = {"recipe": job.recipe.to_dict(), "epochs_asked": epochs_asked, "fast_mode": job.fast,
-               "evaluated_on": job.split}
-    for seed, path in zip(seeds, paths):
-        results.check_writable(path)
-        if not overwrite:
-            results.check_replaceable(path, {**planned, "seed": seed})
-
-
-def _load(job: Job):
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    data = load_mnist(job.data_root, job.device, fast=job.fast)
-    return data.validation_split() if job.validation else data
-
-
-def _train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=None):
-    """Train one seed. A complete run is written to `out`; after each epoch, and on Ctrl-C, the
-    run so far goes to `out`.partial, so an interrupt loses nothing and never overwrites an
-    earlier complete record."""
-    from tqdm.auto import tqdm
-    from .train import fit
-    log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
-    partial = out.with_name(out.name + ".partial")
-    log(f"{job.recipe.name}, seed {seed}: {job.recipe.summary}")
-    run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
-              deterministic=job.deterministic, command=job.command,
-              on_epoch=lambda r: results.save_record(r.record(), partial))
-    if run.interrupted:
-        if run.history:
-            results.save_record(run.record(), partial)
-            log(f"seed {seed}: the {len(run.history)} finished epoch(s) are in {partial}")
-        return run.record()
-    results.save_record(run.record(), out)
-    partial.unlink(missing_ok=True)
-    split = run.evaluated_on
-    log(f"seed {seed}: final-epoch {split} acc {run.final_acc:.2f}%  (best epoch {run.best_acc:.2f}%, "
-        f"{split}-selected)  record: {out}")
-    return run.record()
-
-
-def _worker(job: Job, todo, events) -> None:
-    """One --jobs process: load the data once, then train seeds from `todo` until it is empty.
-    It starts with SIGINT ignored (the parent sees Ctrl-C and asks each worker to stop with
-    SIGUSR1, so the worker keeps its finished epochs in <record>.partial)."""
-    import signal
-    signal.signal(signal.SIGUSR1, signal.default_int_handler)
-    try:
-        data = _load(job)
-        while (item := todo.get()) is not None:
-            seed, out = item
-            record = _train_one(job, data, seed, out, progress=False,
-                                log=lambda line, seed=seed: events.put(("line", f"[seed {seed}] {line}")))
-            events.put(("done", record))
-            if record["interrupted"]:
-                return
-    except KeyboardInterrupt:  # asked to stop while loading: nothing to keep
-        pass
-    except Exception as e:  # reported by the parent in one line
-        events.put(("error", f"{type(e).__name__}: {e}"))
-
-
-def _run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[dict]:
-    """Train each seed, in this process (jobs=1) or in `jobs` processes of one thread each;
-    the records are the same either way for the same thread count. Returns the records
-    (the last one interrupted, after Ctrl-C)."""
-    if jobs == 1:
-        data, records = _load(job), []
-        for seed, out in zip(seeds, paths):
-            records.append(_train_one(job, data, seed, out, progress=sys.stderr.isatty()))
-            if records[-1]["interrupted"]:
-                break
-        return records
-    import multiprocessing as mp
-    import queue
-    import signal
-    from tqdm.auto import tqdm
-    from .data import prepare_root
-    prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
-    ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-    todo, events = ctx.Queue(), ctx.Queue()
-    for item in zip(seeds, paths):
-        todo.put(item)
-    workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(seeds)))]
-    for _ in workers:
-        todo.put(None)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers start deaf to Ctrl-C
-    try:
-        for w in workers:
-            w.start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    records, error = [], None
-    bar = tqdm(total=len(seeds), desc=f"{job.recipe.name}: seeds, {len(workers)} at a time", unit="seed",
-               disable=not sys.stderr.isatty())
-
-    def stop_workers():
-        for w in workers:
-            if w.is_alive():
-                os.kill(w.pid, signal.SIGUSR1)  # each keeps its finished epochs in <record>.partial
-
-    def handle(kind, payload):
-        nonlocal error
-        if kind == "line":
-            bar.write(payload)
-        elif kind == "done":
-            records.append(payload)
-            bar.update()
-        elif error is None:  # "error": stop the others, report it once they have stopped
-            error = payload
-            stop_workers()
-
-    try:
-        while any(w.is_alive() for w in workers):
-            try:
-                handle(*events.get(timeout=0.5))
-            except queue.Empty:
-                pass
-    except KeyboardInterrupt:
-        stop_workers()
-        raise
-    finally:
-        for w in workers:
-            w.join()
-        while True:  # what the workers sent just before they ended
-            try:
-                handle(*events.get_nowait())
-            except queue.Empty:
-                break
-        bar.close()
-    if error:
-        raise ValueError(error)
-    return sorted(records, key=lambda r: r["seed"])
+    return Job(recipe, args.data_root, str(pick_device(args.device)), args.threads, args.epochs, fast_mode(),
+               "validation" if args.validation else "test", args.deterministic,
+               ["python", "-m", "mnistlib", *args.argv])
 
 
 def cmd_list(args):
@@ -238,8 +85,6 @@ def cmd_list(args):
 
 
 def cmd_summary(args):
-    from . import summary
-    from .rf import format_rf_table, receptive_field
     print(summary(args.name))
     print()
     print(format_rf_table(receptive_field(args.name.build())))
@@ -248,43 +93,33 @@ def cmd_summary(args):
 def cmd_train(args):
     job = _job(args)
     out = args.out or results.record_path(job.recipe, args.seed, args.runs_dir, job.split)
-    _check_outputs(job, [args.seed], [out], args.overwrite)
-    record = _train_one(job, _load(job), args.seed, out, progress=sys.stderr.isatty())
+    check_outputs(job, [args.seed], [out], args.overwrite)
+    record = train_one(job, load(job), args.seed, out, progress=sys.stderr.isatty())
     return 130 if record["interrupted"] else 0
 
 
 def cmd_study(args):
-    from .train import cpu_cores
     job = _job(args)
-    split = job.split
-    paths = [results.record_path(job.recipe, seed, args.runs_dir, split) for seed in args.seeds]
-    _check_outputs(job, args.seeds, paths, args.overwrite)
+    paths = [results.record_path(job.recipe, seed, args.runs_dir, job.split) for seed in args.seeds]
+    check_outputs(job, args.seeds, paths, args.overwrite)
     jobs = args.jobs or (1 if job.device != "cpu" else cpu_cores())
     if jobs > 1 and not job.threads:
         job.threads = 1  # one thread per process: parallel seeds use the cores better than threads do
-    runs = _run_seeds(job, args.seeds, paths, jobs)
+    runs = run_seeds(job, args.seeds, paths, jobs)
     if any(r["interrupted"] for r in runs):
         print("interrupted: the records of the seeds finished before are kept")
         return 130
-    s = results.summarize(runs)
-    print(f"{s['iteration']} ({s['params']:,} params), seeds {results.format_seeds(s['seeds'])}: "
-          f"final-epoch {split} acc {s['final_mean']:.2f} ± {s['final_std']:.2f} "
-          f"(min {s['final_min']:.2f}, max {s['final_max']:.2f}); "
-          f"best-epoch {s['best_mean']:.2f} ± {s['best_std']:.2f} ({split}-selected, for reference)")
-    if split == "test" and not job.fast and not args.set:
+    print(results.format_summary(results.summarize(runs), job.split))
+    if all(results.why_not_a_result(r) is None for r in runs):  # results: redraw the iteration's seeds plot
         from .plots import plot_seeds, save
         all_records = results.load_records(job.recipe.name, args.runs_dir)
-        path = all_records and save(plot_seeds(all_records), f"{job.recipe.name}-seeds", results.figures_dir(args.runs_dir))
-        if path:
-            print(f"figure: {path} (all {len(all_records)} complete records in {args.runs_dir})")
+        path = save(plot_seeds(all_records), f"{job.recipe.name}-seeds", results.figures_dir(args.runs_dir))
+        print(f"figure: {path} (all {len(all_records)} complete records in {args.runs_dir})")
     return 0
 
 
 def cmd_table(args):
-    if args.validation:
-        print(results.validation_table(args.runs_dir))
-    else:
-        print(results.results_table(runs_dir=args.runs_dir))
+    print(results.validation_table(args.runs_dir) if args.validation else results.results_table(runs_dir=args.runs_dir))
 
 
 def cmd_figures(args):
@@ -301,7 +136,6 @@ def cmd_figures(args):
 
 def cmd_bench(args):
     from .bench import bench, bench_study
-    from .train import pick_device
     if args.study:
         bench_study(args.data_root, args.epochs)
         return
@@ -311,8 +145,7 @@ def cmd_bench(args):
 
 
 def cmd_notebooks(args):
-    from .data import default_root
-    from .notebook import NOTEBOOKS, normalise_file, remake
+    from .remake import normalise_file, remake
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     if args.names:
         paths = [p for p in paths if any(p.name.startswith(n) for n in args.names)]
@@ -359,7 +192,7 @@ def main(argv=None) -> int:
                         help="change one recipe field for this run (repeatable), e.g. --set batch_size=64, "
                         "--set schedule=onecycle, --set \"cfg=(8,'M',16)\"; the value must fit the field, and the "
                         "record's file name names the changes")
-        sp.add_argument("--runs-dir", type=Path, default=results.USER_RUNS_DIR,
+        sp.add_argument("--runs-dir", type=Path, default=USER_RUNS_DIR,
                         help="where records go (default: runs/ in the repository, ignored by git); the committed "
                         "evidence is written only with --runs-dir figures/runs")
         sp.add_argument("--overwrite", action="store_true",
@@ -392,12 +225,12 @@ def main(argv=None) -> int:
     tb = sub.add_parser("table", help="the README results table, from the records in figures/runs/")
     tb.add_argument("--validation", action="store_true",
                     help="instead, the validation-split variants (records in RUNS_DIR/validation/), one row each")
-    tb.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR,
+    tb.add_argument("--runs-dir", type=Path, default=RUNS_DIR,
                     help="default: figures/runs/ (the committed evidence); e.g. runs/ for your own")
     tb.set_defaults(func=cmd_table)
 
     fg = sub.add_parser("figures", help="redraw figures/*-seeds.png and comparison.png from figures/runs/")
-    fg.add_argument("--runs-dir", type=Path, default=results.RUNS_DIR,
+    fg.add_argument("--runs-dir", type=Path, default=RUNS_DIR,
                     help="default: figures/runs/; figures of another folder are saved in it")
     fg.set_defaults(func=cmd_figures)
 

@@ -1,40 +1,36 @@
-"""The project's public address, in this one place, for the "Open in Colab" badges and the
-notebooks' Colab install cell.
-
-After publishing or forking, run `python -m mnistlib colab OWNER/NAME`: it rewrites
-REPOSITORY below and every badge and install cell in README.md and notebooks/*.ipynb.
+"""The project's public address, for the "Open in Colab" badges and the notebooks' Colab
+install cell. It is kept as data, in those badges and cells themselves: README's first badge
+says what it is now (`repository()`), and after publishing or forking,
+`python -m mnistlib colab OWNER/NAME` rewrites it in README.md and every notebook.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from .data import ROOT
+from .paths import ROOT
 
-REPOSITORY = "YOUR-GITHUB-USER/mnistlib"
-BRANCH = "main"
+PLACEHOLDER = "YOUR-GITHUB-USER/mnistlib"  # until the project is published
+NAME = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
 
 
-
-def badge(notebook: str) -> str:
-    """Markdown for an "Open in Colab" badge for notebooks/<notebook>."""
-    url = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/{notebook}"
-    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+def repository(root: Path = ROOT) -> str:
+    """OWNER/NAME as README's Colab badge gives it."""
+    found = re.search(rf"colab\.research\.google\.com/github/({NAME})/blob/", (root / "README.md").read_text())
+    if not found:
+        raise ValueError(f"no Colab badge in {root / 'README.md'}")
+    return found[1]
 
 
 def set_repository(new: str, root: Path = ROOT) -> list[Path]:
     """Replace the current address with `new` (OWNER/NAME) everywhere; returns the files changed."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", new):
+    if not re.fullmatch(NAME, new):
         raise ValueError(f"expected OWNER/NAME, got {new!r}")
-    files = [Path(__file__), root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]
+    old = repository(root)
     changed = []
-    for path in files:
+    for path in [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]:
         text = path.read_text()
-        if path == Path(__file__):
-            updated = text.replace(f'REPOSITORY = "{REPOSITORY}"', f'REPOSITORY = "{new}"')
-        else:
-            updated = text.replace(f"github/{REPOSITORY}/", f"github/{new}/").replace(
-                f"github.com/{REPOSITORY}", f"github.com/{new}")
+        updated = text.replace(f"github/{old}/", f"github/{new}/").replace(f"github.com/{old}", f"github.com/{new}")
         if updated != text:
             path.write_text(updated)
             changed.append(path)

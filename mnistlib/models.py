@@ -18,7 +18,7 @@ in execution order, layer by layer.
 """
 from __future__ import annotations
 
-import torch
+import torchinfo
 from torch import nn
 
 MNIST_SIZE = 28
@@ -35,7 +35,7 @@ def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
     if not isinstance(cfg, (tuple, list)):
         raise ValueError(f"a layer list is a tuple such as (16, 'M', 16), got {cfg!r}")
     layers: list[nn.Module] = []
-    c, size = 1, MNIST_SIZE
+    c, size = 1, MNIST_SIZE  # channels and side of the map so far
     for item in cfg:
         if item == "M":
             layers.append(nn.MaxPool2d(2))
@@ -43,9 +43,7 @@ def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
         else:
-            cout, k, p = (item, 3, 0) if isinstance(item, int) else tuple(item) if isinstance(item, (tuple, list)) else (0, 0, 0)
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (cout, k, p)) or min(cout, k) < 1 or p < 0:
-                raise ValueError(f"layer {item!r} in {cfg!r}: use n (3x3 conv to n channels), (n, k, p) or 'M'")
+            cout, k, p = conv_spec(item, cfg)
             layers += conv_block(c, cout, k, p)
             c, size = cout, size + 2 * p - k + 1
         if size < 1:
@@ -60,16 +58,24 @@ def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def conv_spec(item, cfg=()) -> tuple[int, int, int]:
+    """A conv entry of a layer list as (channels, kernel, padding): n is (n, 3, 0)."""
+    spec = (item, 3, 0) if isinstance(item, int) else item
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if not (isinstance(spec, (tuple, list)) and len(spec) == 3 and all(whole(v) for v in spec)
+            and spec[0] >= 1 and spec[1] >= 1 and spec[2] >= 0):
+        raise ValueError(f"layer {item!r} in {cfg!r}: use n (3x3 conv to n channels), (n, k, p) or 'M'")
+    return tuple(spec)
+
+
 def count_params(model: nn.Module) -> int:
     """Trainable parameters (BatchNorm's running statistics are buffers, not parameters)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-@torch.no_grad()
-def output_size(model: nn.Module) -> torch.Size:
-    """Shape of the model's output for one MNIST image (a quick sanity check of a cfg)."""
-    was_training = model.training
-    model.eval()
-    out = model(torch.zeros(1, 1, MNIST_SIZE, MNIST_SIZE, device=next(model.parameters()).device))
-    model.train(was_training)
-    return out.shape
+def summary(recipe, **kwargs):
+    """torchinfo's layer-by-layer summary of a recipe's network (anything with .build()), for
+    one 28x28 digit."""
+    kwargs = {"input_size": (1, 1, MNIST_SIZE, MNIST_SIZE), "col_names": ("output_size", "num_params"),
+              "row_settings": ("var_names",), "verbose": 0, **kwargs}
+    return torchinfo.summary(recipe.build(), **kwargs)

@@ -1,72 +1,18 @@
-"""`python -m mnistlib notebooks`: re-make the committed notebooks, then normalise them.
-
-Each notebook is executed top to bottom by `jupyter nbconvert --execute` in full mode (MNISTLIB_FAST
-unset), with the data root given and one CPU thread per kernel, several notebooks at a time.
-Then `normalise` makes what is stored read the same on a code host, in JupyterLab and after a
-fresh clone: the kernelspec as JupyterLab writes it (so opening a notebook does not mark it
-modified), no widget state (training cells store plain text: mnistlib.train.fit replaces its
-live bars at the end), no per-cell execution timestamps. A re-run then gives a reviewable diff.
-"""
+"""What training looks like inside a notebook (JupyterLab, Colab)."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-from .data import ROOT
-
-NOTEBOOKS = ROOT / "notebooks"
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def normalise(nb: dict) -> dict:
-    """The notebook (nbformat JSON as a dict) with volatile metadata and widget state removed,
-    and every cell given an id (nbformat 4.5), derived from its position so re-runs keep it."""
-    nb["metadata"].pop("widgets", None)
-    nb["metadata"]["kernelspec"] = dict(KERNELSPEC)
-    nb["nbformat"], nb["nbformat_minor"] = 4, max(nb.get("nbformat_minor", 5), 5)
-    for i, cell in enumerate(nb["cells"]):
-        cell.setdefault("id", f"cell-{i:02d}")
-        cell.get("metadata", {}).pop("execution", None)
-        outputs = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
-        if "outputs" in cell:
-            cell["outputs"] = outputs
-    return nb
+def in_notebook() -> bool:
+    """Running in a Jupyter kernel (JupyterLab, Colab), where tqdm.auto draws widget bars."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return type(shell).__name__ in ("ZMQInteractiveShell", "Shell")  # Shell: Colab's kernel
 
 
-def normalise_file(path: Path) -> None:
-    nb = normalise(json.loads(path.read_text()))
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-
-
-def execute(path: Path, data_root: Path, threads: int = 1) -> float:
-    """Run one notebook in place, in full mode; returns the seconds it took."""
-    env = {**os.environ, "MNISTLIB_DATA": str(data_root), "OMP_NUM_THREADS": str(threads)}
-    env.pop("MNISTLIB_FAST", None)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                    "--ExecutePreprocessor.timeout=-1", str(path)], check=True, env=env, cwd=path.parent,
-                   capture_output=True, text=True)
-    return time.perf_counter() - start
-
-
-def remake(paths: list[Path], data_root: Path, jobs: int = 2, threads: int = 1) -> None:
-    """Execute and normalise `paths`, `jobs` at a time, printing each one's time as it ends."""
-    if not (Path(data_root) / "MNIST" / "raw").is_dir():
-        raise ValueError(f"no MNIST under {data_root}/MNIST/raw: pass --data-root or set MNISTLIB_DATA")
-
-    def one(path: Path) -> None:
-        try:
-            seconds = execute(path, data_root, threads)
-        except subprocess.CalledProcessError as e:
-            raise ValueError(f"{path.name} failed: {(e.stderr or '').strip().splitlines()[-1:]}") from None
-        normalise_file(path)
-        print(f"{path.relative_to(ROOT)}: executed in {seconds:.0f} s, normalised", flush=True)
-
-    with ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(one, paths))
+def replace_bars_by_text(lines: list[str]) -> None:
+    """Clear the cell's live progress bars and print `lines` instead: what the notebook stores
+    then reads the same everywhere, with no widget state."""
+    from IPython.display import clear_output
+    clear_output()
+    print("\n".join(lines))

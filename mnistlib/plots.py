@@ -2,9 +2,10 @@
 
 Each returns its matplotlib Figure (notebooks display it inline) with a one-line text
 alternative in `fig.alt_text`. `show(fig, name)` prints that line under the figure and saves
-figures/<name>.png, except for a figure drawn from a run that is not a result (fast-mode data,
-or fewer epochs than its recipe's): its title says so and it is never saved, so tests and
-short class runs never overwrite the real figures.
+figures/<name>.png, except for a figure drawn from a run that is not a result
+(mnistlib.results.why_not_a_result: fast-mode data, fewer epochs than its recipe's, the
+validation split, a variant): its title says so and it is never saved, so tests and short
+class runs never overwrite the real figures.
 """
 from __future__ import annotations
 
@@ -12,29 +13,18 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from .data import MEAN, STD
+from .paths import FIGURES, ROOT
 from .recipes import RECIPES
-from .results import ROOT, format_seeds, split_held_out, summarize
+from .results import format_seeds, split_held_out, summarize, why_not_a_result
+from .rf import half_mass_side, receptive_field, spatial_rows
+from .train import predict
 
-FIGURES = ROOT / "figures"
 TITLE = 12  # font sizes
 SMALL = 9
-
-
-def not_a_result(run) -> str | None:
-    """Why a run's figures must not stand for (and overwrite) its iteration's result, or None."""
-    from .recipes import changes
-    if run.fast:
-        return "FAST MODE: 1 epoch on a few thousand images, a smoke test, not a result"
-    if len(run.history) < run.recipe.epochs:
-        return f"SHORT RUN: {len(run.history)} of {run.recipe.epochs} epochs, not the recipe's result"
-    if getattr(run, "evaluated_on", "test") != "test":
-        return f"{run.evaluated_on.upper()} SPLIT: for choosing between recipes, not a test result"
-    if changes(run.recipe.to_dict()):
-        return f"A VARIANT of {run.recipe.name}, not its registered recipe"
-    return None
 
 
 def _finish(fig, title: str, alt: str, warning: str | None = None, legend_below: float = 0.0):
@@ -68,8 +58,8 @@ def show(fig, name: str | None = None, folder: Path = FIGURES) -> None:
 def plot_history(run, title: str | None = None):
     """Train and held-out accuracy and loss per epoch (a Run, or a record's history), every
     point on the axes, with the late epochs enlarged in an inset."""
-    history, warning = (run.history, not_a_result(run)) if hasattr(run, "history") else (run, None)
-    split = getattr(run, "evaluated_on", "test")
+    history, warning = (run.history, why_not_a_result(run)) if hasattr(run, "history") else (run, None)
+    split = getattr(run, "split", "test")
     epochs = [h["epoch"] for h in history]
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
     curves = {"train": "o--", "test": "o-"}
@@ -112,7 +102,6 @@ def plot_history(run, title: str | None = None):
 @torch.inference_mode()
 def misclassified(model, x, y):
     """Indices, predictions and confidences of the wrongly classified images, most confident first."""
-    from .train import predict
     probs = predict(model, x).softmax(1)
     conf, pred = probs.max(1)
     wrong = (pred != y).nonzero().flatten()
@@ -136,10 +125,10 @@ def plot_misclassified(run, data, n: int = 24, cols: int = 8):
         img = (x[idx[k]].squeeze().float().cpu() * STD + MEAN).numpy()
         ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"true {y[idx[k]].item()}  pred {pred[k].item()}\n{100 * conf[k].item():.0f}% sure", fontsize=SMALL)
-    what = f"misclassified {data.eval_split} digits: {len(idx)} of {len(y):,} wrong"
+    what = f"misclassified {data.split} digits: {len(idx)} of {len(y):,} wrong"
     return _finish(fig, f"{what} (showing the {n} most confident)",
                    f"{what}; the {n} it was most sure of, each with its true label, prediction and confidence",
-                   not_a_result(run))
+                   why_not_a_result(run))
 
 
 def plot_seeds(records: list[dict], title: str | None = None):
@@ -240,8 +229,6 @@ def plot_receptive_fields(model, data, index: int = 0, title: str = "what the ce
     """One panel per conv/pool layer: the input square seen by the centre unit of its output
     map, drawn over held-out digit `index` of `data` (MNISTTensors)."""
     image = data.eval_x[index]
-    from matplotlib.patches import Rectangle
-    from .rf import receptive_field, spatial_rows
     rows = spatial_rows(receptive_field(model))
     img = (image.squeeze().float().cpu() * STD + MEAN).numpy()
     fig, axes = plt.subplots(1, len(rows), figsize=(2.0 * len(rows), 3.0), squeeze=False)
@@ -264,8 +251,6 @@ def plot_receptive_fields(model, data, index: int = 0, title: str = "what the ce
 def plot_effective_rf(maps: dict, rf: int, title: str = "effective receptive field of the centre unit"):
     """Effective-field maps (mnistlib.rf.effective_rf), one panel each, with the theoretical
     rf x rf square (dashed) and the central square that holds half of the map (solid)."""
-    from matplotlib.patches import Rectangle
-    from .rf import half_mass_side
     fig, axes = plt.subplots(1, len(maps), figsize=(3.8 * len(maps) + 1, 4.2), squeeze=False)
     halves = {}
     for ax, (label, erf) in zip(axes[0], maps.items()):

@@ -6,6 +6,7 @@ build from here: `get_recipe("iteration2").build()`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -225,7 +226,6 @@ def slug(recipe_fields: dict) -> str:
     """A file-name label: the iteration's name, plus its changes for a variant, e.g.
     'iteration5' or 'iteration5+batch_size64+lr0.2'; a layer list or any other value that does
     not read back unchanged as a file name is replaced by a short hash of it."""
-    import hashlib
     clean = lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")
     parts = [clean(str(recipe_fields["name"]))]
     for key, value in sorted((changes(recipe_fields) or {}).items()):

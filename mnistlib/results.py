@@ -7,8 +7,9 @@ runs in `validation/`):
                     asked for by name (`--runs-dir figures/runs`)
     runs/           the default for `train` and `study`: your own runs (git ignores it)
 
-A record is one JSON file (schema below, `SCHEMA`). Whether it counts as a result of an
-iteration is decided in one place, `is_result`: a complete run of today's registered recipe.
+A record is one JSON file (schema: mnistlib.train.Run.record). Whether a record or a run counts
+as a result is decided in one place, `why_not_a_result`: a complete, full-mode run on the test
+set of today's registered recipe; tables, figures, notebooks, the CLI and the tests all ask it.
 
 The headline of every summary is the final-epoch accuracy, mean +- sample std over seeds. The
 best-epoch accuracy is summarised too, but only to sit beside it, labelled: an epoch picked by
@@ -19,18 +20,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import statistics
 import tempfile
 from pathlib import Path
 
-from .data import ROOT
+from .paths import FIGURES, RUNS_DIR, USER_RUNS_DIR
 from .recipes import RECIPES, changes, literal, slug
+from .train import SCHEMA
 
-SCHEMA = 2  # 2: whole recipe, epochs asked, command, environment; no stored recipe_changes
-RUNS_DIR = ROOT / "figures" / "runs"  # the committed evidence
-USER_RUNS_DIR = ROOT / "runs"          # train/study's default
-UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it)
-os.umask(UMASK)
 PROTOCOL_SEEDS = range(10)  # results are reported over seeds 0-9 (older recipes: 0-4); others are held out
 
 
@@ -58,7 +56,7 @@ def parse_seeds(text: str) -> list[int]:
 def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
     """Where figures made from runs_dir go: figures/ for the committed records, else runs_dir
     itself, so a study run elsewhere never overwrites the committed figures."""
-    return ROOT / "figures" if Path(runs_dir).resolve() == RUNS_DIR.resolve() else Path(runs_dir)
+    return FIGURES if Path(runs_dir).resolve() == RUNS_DIR.resolve() else Path(runs_dir)
 
 
 def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test") -> Path:
@@ -102,18 +100,19 @@ def check_replaceable(path: Path, record: dict) -> None:
 
 
 def save_record(record: dict, path: str | Path) -> None:
-    """Write atomically (an interrupt never leaves half a file), readable like any other file."""
+    """Write atomically (an interrupt never leaves half a file), readable like any other file
+    the user writes (0666 less the umask, applied by the OS as it creates the file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        try:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as f:
             json.dump(record, f, indent=1)
             f.write("\n")
-        except BaseException:
-            os.unlink(f.name)
-            raise
-    os.chmod(f.name, 0o666 & ~UMASK)
-    os.replace(f.name, path)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Path | None:
@@ -123,7 +122,7 @@ def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Pa
     if run.fast:
         return None
     record = run.record()
-    path = record_path(run.recipe, run.seed, runs_dir, run.evaluated_on)
+    path = record_path(run.recipe, run.seed, runs_dir, run.split)
     if run.interrupted:  # like the CLI: the finished epochs, beside any complete record
         path = path.with_name(path.name + ".partial")
     if not overwrite:
@@ -132,17 +131,30 @@ def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Pa
     return path
 
 
-def is_complete(record: dict) -> bool:
-    """A whole run: not interrupted, not fast mode, every epoch its recipe asks for."""
-    return (record.get("schema") == SCHEMA and not record["interrupted"] and not record["fast_mode"]
-            and record["epochs"] == record["epochs_asked"] == record["recipe"]["epochs"])
-
-
-def is_result(record: dict) -> bool:
-    """The one test of whether a record is a result of a registered iteration: a complete
-    test-set run whose whole recipe equals today's registry entry. A record of a recipe that
-    has since changed is not, until it is re-made."""
-    return is_complete(record) and record["evaluated_on"] == "test" and changes(record["recipe"]) == {}
+def why_not_a_result(record, split: str = "test", registered: bool = True) -> str | None:
+    """The one rule for what counts as a result, for a record (dict) or a Run: None for a
+    complete, full-mode run measured on `split` of today's registered recipe (registered=False:
+    of any recipe, e.g. a variant on the validation split); else why not, in one line."""
+    if not isinstance(record, dict):
+        record = record.record()
+    if record.get("schema") != SCHEMA:
+        return f"SCHEMA {record.get('schema')}: not a schema-{SCHEMA} run record"
+    epochs, asked, planned = record["epochs"], record["epochs_asked"], record["recipe"]["epochs"]
+    if record["fast_mode"]:
+        return "FAST MODE: 1 epoch on a few thousand images, a smoke test, not a result"
+    if epochs < planned:
+        return f"SHORT RUN: {epochs} of {planned} epochs, not the recipe's result"
+    if record["interrupted"] or not epochs == asked == planned:
+        return f"INTERRUPTED: {epochs} of {asked} epochs asked, not a result"
+    if record["evaluated_on"] != split:
+        return (f"{record['evaluated_on'].upper()} SPLIT: for choosing between recipes, not a test result"
+                if split == "test" else f"{record['evaluated_on'].upper()} SPLIT, not a {split}-split run")
+    diff = changes(record["recipe"])
+    if registered and diff is None:
+        return f"NOT REGISTERED: {record['recipe']['name']} is no iteration of today's registry"
+    if registered and diff:
+        return f"A VARIANT of {record['recipe']['name']}, not its registered recipe"
+    return None
 
 
 def read_records(runs_dir: Path):
@@ -152,8 +164,8 @@ def read_records(runs_dir: Path):
 
 
 def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR) -> list[dict]:
-    """The results (`is_result`) in runs_dir, of one iteration if `name`, sorted by seed."""
-    out = [r for r in read_records(runs_dir) if is_result(r) and (name is None or r["iteration"] == name)]
+    """The results (`why_not_a_result` is None) in runs_dir, of one iteration if `name`, sorted by seed."""
+    out = [r for r in read_records(runs_dir) if why_not_a_result(r) is None and (name is None or r["iteration"] == name)]
     return sorted(out, key=lambda r: (r["iteration"], r["seed"]))
 
 
@@ -177,6 +189,14 @@ def summarize(records: list[dict]) -> dict:
         "best_mean": best_mean, "best_std": best_std,
         "train_mean": statistics.fmean(r["history"][-1]["train_acc"] for r in records),
     }
+
+
+def format_summary(s: dict, split: str = "test") -> str:
+    """One line: a summary's final-epoch mean ± std first, the best epoch labelled beside it."""
+    return (f"{s['iteration']} ({s['params']:,} params), seeds {format_seeds(s['seeds'])}: "
+            f"final-epoch {split} acc {s['final_mean']:.2f} ± {s['final_std']:.2f} "
+            f"(min {s['final_min']:.2f}, max {s['final_max']:.2f}); "
+            f"best-epoch {s['best_mean']:.2f} ± {s['best_std']:.2f} ({split}-selected, for reference)")
 
 
 def format_seeds(seeds: list[int]) -> str:
@@ -229,7 +249,7 @@ def validation_table(runs_dir: Path = RUNS_DIR) -> str:
     variant: for each iteration its registered recipe first, then the variants, best mean first."""
     groups: dict[str, list[dict]] = {}
     for rec in read_records(validation_dir(runs_dir)):
-        if rec.get("evaluated_on") == "validation" and is_complete(rec):
+        if why_not_a_result(rec, "validation", registered=False) is None:
             groups.setdefault(variant_label(rec), []).append(rec)
     if not groups:
         raise ValueError(f"no complete validation-split records in {validation_dir(runs_dir)}: make them with "

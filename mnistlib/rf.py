@@ -17,9 +17,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
-from .models import MNIST_SIZE
+from .models import MNIST_SIZE, count_params, make_net
 
 POINTWISE = (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Identity)
 
@@ -100,7 +101,6 @@ def format_rf_table(rows: list[RFRow]) -> str:
     return "\n".join(lines)
 
 
-
 def layer_listing(cfg, head: str = "gap") -> str:
     """The layer list as Python, each layer with its output, receptive field and parameters beside
     it, computed from the network it builds (mnistlib.models.make_net):
@@ -111,7 +111,6 @@ def layer_listing(cfg, head: str = "gap") -> str:
         )
         head = "gap"  # GAP, 1x1 conv 16->10 -> 10 x 1x1   RF 28 (whole digit)   params 160
     """
-    from .models import count_params, make_net
     model = make_net(cfg, head)
     modules = list(model)
     rows = iter(spatial_rows(receptive_field(model)))
@@ -151,7 +150,7 @@ def layer_listing(cfg, head: str = "gap") -> str:
     return "\n".join(lines)
 
 
-def effective_rf(model: nn.Module, images, layer: int) -> "torch.Tensor":
+def effective_rf(model: nn.Module, images, layer: int) -> torch.Tensor:
     """The effective receptive field (Luo et al., 2016) of the centre unit of `model[layer]`'s
     output: |d(that unit, summed over channels) / d(input)|, averaged over `images` (N, 1, 28, 28),
     as a 28x28 map scaled to a maximum of 1. The model is used in eval mode, as it is tested."""

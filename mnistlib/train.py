@@ -9,10 +9,6 @@ Fast mode is a property of the data (`data.fast`, see mnistlib.data.load_mnist):
 """
 from __future__ import annotations
 
-import ctypes
-import os
-import platform
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -22,94 +18,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Batches, MNISTTensors
+from .machine import environment, keep_freed_memory, set_determinism
 from .models import count_params
+from .notebook import in_notebook, replace_bars_by_text
 from .recipes import Recipe
-from .results import SCHEMA
 
+SCHEMA = 2  # run records: 2 = whole recipe, epochs asked, command, environment
 EVAL_BATCH = 1000  # images per forward pass when measuring (no gradients kept)
 POSTFIX_EVERY = 50  # steps between progress-bar updates (each one syncs with the device)
 
 
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device auto or cpu")
-    return device
-
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on (its affinity where the OS reports one, as on Linux)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory instead of handing it back to the OS.
-
-    Every CPU training step allocates and frees a few MB of activations. With glibc's
-    defaults those frees shrink the heap and the next step page-faults the memory back in:
-    about 3,000 page faults per step here, which cost ~15% of the step with 2 threads
-    (measured in a VM; the tuning guides' LD_PRELOAD=jemalloc does the same job). Setting
-    the thresholds is process-wide and does not change any result. Linux/glibc only;
-    elsewhere it does nothing and returns False.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # e.g. musl
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
-    return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20))
-
-
-def set_determinism(device: torch.device, deterministic: bool = False) -> None:
-    """CUDA only (CPU kernels are deterministic for a given machine and thread count).
-    Default: cuDNN benchmarks its algorithms once per shape and keeps the fastest, which may be
-    a non-deterministic one: a CUDA run then matches itself only within noise. Deterministic:
-    cuDNN's deterministic algorithms and torch's deterministic mode (kernels that have no
-    deterministic version warn instead of failing). Process-wide settings."""
-    if device.type != "cuda":
-        return
-    import os
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    torch.backends.cudnn.benchmark = not deterministic
-    torch.backends.cudnn.deterministic = deterministic
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def environment(device: torch.device) -> dict:
-    """What a record needs to say for a reader to know whether it can be reproduced to the
-    digit: the same device model, library versions, thread count, determinism flags and, on a
-    CPU, the same instruction set (floating-point sums differ between AVX2 and AVX-512 kernels)."""
-    import torchvision
-    cuda = device.type == "cuda"
-    return {
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_model(),
-        "cpu": _cpu_model(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "cuda": torch.version.cuda if cuda else None,
-        "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "cudnn_benchmark": torch.backends.cudnn.benchmark if cuda else None,
-        "cudnn_deterministic": torch.backends.cudnn.deterministic if cuda else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+def default_epochs(recipe: Recipe, fast: bool) -> int:
+    """The epochs a run trains unless told otherwise: the recipe's, or 1 on fast-mode data."""
+    return 1 if fast else recipe.epochs
 
 
 @dataclass
@@ -119,10 +40,11 @@ class Run:
     model: nn.Module
     epochs_asked: int
     fast: bool = False                 # trained on fast-mode data: not a result
-    evaluated_on: str = "test"         # or "validation": then test_* in the history measure held-out training images
+    split: str = "test"                # the held-out split measured: "test" or "validation" (records: evaluated_on)
     history: list[dict] = field(default_factory=list)
     interrupted: bool = False
     command: list[str] | None = None   # the command line that made it, if any
+    environment: dict = field(default_factory=dict)  # the machine and libraries (mnistlib.machine.environment)
 
     @property
     def final_acc(self) -> float | None:
@@ -135,20 +57,21 @@ class Run:
         return max(h["test_acc"] for h in self.history) if self.history else None
 
     def record(self) -> dict:
-        """The JSON run record, schema 2 (accuracies in percent; `test_*` measure `evaluated_on`)."""
+        """The JSON run record, schema 2 (accuracies in percent; `test_*` measure `evaluated_on`,
+        the held-out split)."""
         return {
             "schema": SCHEMA,
             "iteration": self.recipe.name,
             "params": count_params(self.model),
             "seed": self.seed,
-            "evaluated_on": self.evaluated_on,
+            "evaluated_on": self.split,
             "epochs_asked": self.epochs_asked,
             "epochs": len(self.history),
             "interrupted": self.interrupted,
             "fast_mode": self.fast,
             "recipe": self.recipe.to_dict(),
             "command": self.command,
-            "environment": environment(next(self.model.parameters()).device),
+            "environment": self.environment,
             "history": self.history,
             "final_test_acc": self.final_acc,
             "best_test_acc": self.best_acc,
@@ -215,7 +138,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     as plain text: what the notebook stores reads the same everywhere, with no widget state.
     """
     if epochs is None:
-        epochs = 1 if data.fast else recipe.epochs
+        epochs = default_epochs(recipe, data.fast)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if data.device.type == "cpu":
@@ -230,7 +153,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     batches = Batches(data.train_x, data.train_y, recipe.batch_size, seed, recipe.rotate, recipe.translate,
                       recipe.scale)
     schedule, per_batch = make_schedule(recipe, optimizer, epochs, len(batches))
-    run = Run(recipe, seed, model, epochs, data.fast, data.eval_split, command=command)
+    run = Run(recipe, seed, model, epochs, data.fast, data.split, command=command, environment=environment(data.device))
     lines: list[str] = []  # what was logged: in a notebook, it replaces the bars at the end
 
     def say(line: str) -> None:
@@ -254,7 +177,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
                 "lr": lr, "seconds": round(time.perf_counter() - start, 3),
             })
             epoch_bar.set_postfix(test_acc=f"{test_acc:.2f}")
-            say(format_epoch(run.history[-1], data.eval_split, data.fast))
+            say(format_epoch(run.history[-1], data.split, data.fast))
             if on_epoch:
                 on_epoch(run)
     except KeyboardInterrupt:
@@ -262,17 +185,9 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
         say(f"interrupted: keeping the {len(run.history)} finished epoch(s)")
     finally:
         epoch_bar.close()
-        if progress and log and _in_notebook():
-            from IPython.display import clear_output
-            clear_output()
-            print("\n".join(lines))
+        if progress and log and in_notebook():
+            replace_bars_by_text(lines)
     return run
-
-
-def _in_notebook() -> bool:
-    """Running in a Jupyter kernel (JupyterLab, Colab), where tqdm.auto draws widget bars."""
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    return type(shell).__name__ in ("ZMQInteractiveShell", "Shell")  # Shell: Colab's kernel
 
 
 def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:

@@ -1,12 +1,15 @@
 import gzip
-import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from mnistlib.mnist_files import default_root
+from mnistlib.recipes import get_recipe
+
 PROJECT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("MNISTLIB_DATA", PROJECT.parent / "shared" / "mnist"))
+SHARED = default_root()  # the root conftest points MNISTLIB_DATA at ../shared/mnist where there is one
 
 
 def write_idx(path: Path, tensor: torch.Tensor, gz: bool = True) -> None:
@@ -19,6 +22,17 @@ def write_idx(path: Path, tensor: torch.Tensor, gz: bool = True) -> None:
             f.write(blob)
     else:
         path.write_bytes(blob)
+
+
+def record(seed, finals, iteration="iteration1", changes=None, **extra):
+    """A schema-2 record of a registered recipe (with `changes`, a variant) trained len(finals) epochs."""
+    recipe = replace(get_recipe(iteration), epochs=len(finals), **(changes or {}))
+    history = [{"epoch": i + 1, "train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.1, "test_acc": a,
+                "lr": 0.01, "seconds": 1.0} for i, a in enumerate(finals)]
+    return {"schema": 2, "iteration": iteration, "params": 7344, "seed": seed, "evaluated_on": "test",
+            "epochs_asked": len(finals), "epochs": len(finals), "interrupted": False, "fast_mode": False,
+            "recipe": recipe.to_dict(), "command": None, "environment": {}, "history": history,
+            "final_test_acc": finals[-1], "best_test_acc": max(finals), **extra}
 
 
 @pytest.fixture
@@ -44,6 +58,5 @@ def shared_root():
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    """Extraction caches go to a per-test folder; fast mode is the default in tests."""
+    """Extraction caches go to a per-test folder (fast mode and the data root: the root conftest)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("MNISTLIB_FAST", "1")

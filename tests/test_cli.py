@@ -51,8 +51,8 @@ def test_help():
     (["study", "iteration1", "--set", "head=dense"], "head must be one of gap, conv"),
 ])
 def test_bad_input_is_one_line_and_nonzero_before_any_work(args, fragment, capsys, monkeypatch):
-    import mnistlib.cli
-    monkeypatch.setattr(mnistlib.cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    import mnistlib.runner
+    monkeypatch.setattr(mnistlib.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
     try:
         code = main(args)
     except SystemExit as e:  # argparse's own errors
@@ -62,8 +62,8 @@ def test_bad_input_is_one_line_and_nonzero_before_any_work(args, fragment, capsy
 
 
 def test_unusable_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
-    import mnistlib.cli
-    monkeypatch.setattr(mnistlib.cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    import mnistlib.runner
+    monkeypatch.setattr(mnistlib.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
     (tmp_path / "a-file").write_text("")
     for out, fragment in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "r.json", "a-file is a file, not a folder")):
         assert main(["train", "iteration1", "--out", str(out)]) == 1
@@ -73,9 +73,9 @@ def test_unusable_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypa
 
 def test_committed_records_are_never_replaced_by_other_runs(capsys, monkeypatch):
     """A fast-mode run, or a shorter one, aimed at the committed evidence is refused by name."""
-    from mnistlib.results import RUNS_DIR
-    import mnistlib.cli
-    monkeypatch.setattr(mnistlib.cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    from mnistlib.paths import RUNS_DIR
+    import mnistlib.runner
+    monkeypatch.setattr(mnistlib.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
     committed = (RUNS_DIR / "iteration3-seed0.json").read_bytes()
     for extra, env in (([], "1"), (["--epochs", "1"], "0")):
         monkeypatch.setenv("MNISTLIB_FAST", env)
@@ -109,14 +109,15 @@ def test_train_writes_a_record(shared_root, tmp_path):
     assert rec["recipe"]["schedule"] == "onecycle" and rec["epochs_asked"] == 1 and rec["schema"] == 2
     assert rec["command"][-2:] == ["--set", "schedule=onecycle"]
     assert "epoch  1" in out.stdout and "FAST MODE" in out.stdout
-    from mnistlib.results import UMASK
-    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~UMASK  # like any file the user writes
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask  # like any file the user writes
 
 
 def test_default_outputs_go_to_the_user_runs_folder_named_by_variant(tiny_root, tmp_path, monkeypatch, capsys):
     """Not in fast mode, on a tiny synthetic MNIST: one-epoch recipes make complete records."""
-    import mnistlib.results as results
-    monkeypatch.setattr(results, "USER_RUNS_DIR", tmp_path / "runs")
+    import mnistlib.cli
+    monkeypatch.setattr(mnistlib.cli, "USER_RUNS_DIR", tmp_path / "runs")
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     base = ["--data-root", str(tiny_root), "--validation", "--set", "epochs=1"]
     assert main(["train", "iteration5", *base]) == 0

@@ -4,8 +4,8 @@ import stat
 import pytest
 import torch
 
-from mnistlib.data import (BACKGROUND, FAST_IMAGES, MEAN, STD, Batches, MNISTDataError, MNISTTensors, affine,
-                           load_mnist, prepare_root, random_affine)
+from mnistlib.data import BACKGROUND, FAST_IMAGES, MEAN, STD, Batches, MNISTTensors, augment, load_mnist
+from mnistlib.mnist_files import MNISTDataError, prepare_root
 from tests.conftest import write_idx
 
 
@@ -110,46 +110,46 @@ def test_foreign_file_is_named(tiny_root):
 
 def test_augmentation_is_the_identity_at_zero():
     x = torch.randn(6, 1, 28, 28)
-    assert torch.allclose(affine(x, torch.zeros(6), torch.zeros(6, 2)), x, atol=1e-5)
-    assert torch.allclose(random_affine(x, 0.0, 0.0), x, atol=1e-5)
+    u = torch.rand(6, 3) * 2 - 1
+    assert torch.allclose(augment(x, u, None, 0.0, 0.0), x, atol=1e-5)
+    assert torch.allclose(augment(x, u, torch.rand(6), 0.0, 0.0, 0.0), x, atol=1e-5)
 
 
 def test_augmentation_keeps_shape_and_fills_with_background():
     x = torch.full((4, 1, 28, 28), 2.0)
-    out = random_affine(x, 6.0, 0.1, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape
+    assert augment(x, torch.rand(4, 3) * 2 - 1, None, 6.0, 0.1).shape == x.shape
     # a shift of a whole image width leaves only background (black, before normalisation)
-    gone = affine(x, torch.zeros(4), torch.full((4, 2), 2.0))
+    gone = augment(x, torch.tensor([[0.0, 1.0, 1.0]] * 4), None, 0.0, 1.0)
     assert torch.allclose(gone, torch.full_like(x, BACKGROUND), atol=1e-5)
 
 
 def test_zoom_magnifies_about_the_centre():
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 12:16, 12:16] = 1.0  # a 4x4 square in the middle
-    big = affine(x, torch.zeros(1), torch.zeros(1, 2), torch.tensor([2.0]))
+    still = torch.zeros(1, 3)
+    big = augment(x, still, torch.ones(1), 0.0, 0.0, scale=1.0)  # zoom 1 + 1 x 1 = 2
     assert (big > 0.5).sum() == 64 and big[0, 0, 10:18, 10:18].min() > 0.5  # 8x8, same centre
-    assert torch.allclose(affine(x, torch.zeros(1), torch.zeros(1, 2), torch.ones(1)), x, atol=1e-5)
+    assert torch.allclose(augment(x, still, torch.zeros(1), 0.0, 0.0, scale=0.5), x, atol=1e-5)
 
 
 def test_zoom_leaves_the_other_augmentations_random_stream_alone():
-    x = torch.randn(5, 1, 28, 28)
-    draw = lambda scale: random_affine(x, 6.0, 0.1, torch.Generator().manual_seed(3), scale)
-    assert torch.equal(draw(0.0), draw(0.0)) and not torch.allclose(draw(0.0), draw(0.1))
-    no_zoom = affine(x, *_first_draw(5, 6.0, 0.1, 3))
-    assert torch.allclose(draw(0.0), no_zoom, atol=1e-6)
-
-
-def _first_draw(n, degrees, translate, seed):
-    import math
-    u = torch.rand(n, 3, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-    return u[:, 0] * math.radians(degrees), u[:, 1:] * 2 * translate
+    """The zoom is drawn after each batch's angles and shifts, so a recipe without zoom keeps
+    the shuffling and draws it always had."""
+    x, y = torch.randn(20, 1, 28, 28), torch.arange(20)
+    first = lambda scale: [b for b in Batches(x, y, 8, 3, 6.0, 0.1, scale)]
+    (a, ya), (b, yb) = first(0.0)[0], first(0.1)[0]
+    assert torch.equal(ya, yb) and not torch.allclose(a, b)
+    g = torch.Generator().manual_seed(3)
+    order = torch.randperm(20, generator=g)
+    u = torch.rand(8, 3, generator=g) * 2 - 1
+    assert torch.equal(order[:8], ya) and torch.allclose(a, augment(x[order[:8]], u, None, 6.0, 0.1), atol=1e-6)
 
 
 def test_validation_split_holds_out_the_last_training_images():
     x, y = torch.arange(12.0).view(12, 1, 1, 1), torch.arange(12)
     data = MNISTTensors(x, y, x[:3], y[:3])
     val = data.validation_split(2)
-    assert val.eval_split == "validation" and data.eval_split == "test" and not val.fast
+    assert val.split == "validation" and data.split == "test" and not val.fast
     assert val.train_y.tolist() == list(range(10)) and val.eval_y.tolist() == [10, 11]
     with pytest.raises(ValueError, match="validation size"):
         data.validation_split(12)
@@ -158,7 +158,7 @@ def test_validation_split_holds_out_the_last_training_images():
 def test_rotation_by_90_degrees_turns_the_image():
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 2:5, 10:18] = 1.0  # a bar near the top
-    turned = affine(x, torch.tensor([torch.pi / 2]), torch.zeros(1, 2))
+    turned = augment(x, torch.tensor([[1.0, 0.0, 0.0]]), None, 90.0, 0.0)
     assert torch.allclose(turned, torch.rot90(x, 1, (2, 3)), atol=1e-4) or \
         torch.allclose(turned, torch.rot90(x, -1, (2, 3)), atol=1e-4)
 

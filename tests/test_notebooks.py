@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from mnistlib.colab import REPOSITORY, badge
-from mnistlib.notebook import KERNELSPEC, WIDGET_VIEW
+from mnistlib.colab import repository
+from mnistlib.remake import KERNELSPEC, WIDGET_VIEW
 from tests.conftest import PROJECT
 
 NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
@@ -39,9 +39,11 @@ def test_committed_executed_in_full_mode(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_colab_badge_and_install_cell(path):
-    assert badge(path.name) in "".join(cells(path, "markdown")[0]["source"])
+    badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+             f"(https://colab.research.google.com/github/{repository()}/blob/main/notebooks/{path.name})")
+    assert badge in "".join(cells(path, "markdown")[0]["source"])
     setup = "".join(cells(path)[0]["source"])
-    assert 'os.path.isdir("/content")' in setup and f"github.com/{REPOSITORY} " in setup
+    assert 'os.path.isdir("/content")' in setup and f"github.com/{repository()} " in setup
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -74,7 +76,7 @@ def test_every_stored_figure_has_a_text_alternative(path):
 
 
 def test_normalise_strips_widgets_and_timestamps():
-    from mnistlib.notebook import normalise
+    from mnistlib.remake import normalise
     nb = {"metadata": {"kernelspec": {"display_name": "Python 3", "name": "python3"}, "widgets": {"state": {}}},
           "nbformat": 4, "nbformat_minor": 4,
           "cells": [{"cell_type": "code", "metadata": {"execution": {"iopub.status.busy": "2026"}}, "source": "",

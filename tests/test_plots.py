@@ -6,7 +6,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mnistlib import plots  # noqa: E402
-from tests.test_results import record  # noqa: E402
+from tests.conftest import record  # noqa: E402
 
 
 class Fixed(nn.Module):
@@ -30,10 +30,10 @@ def test_misclassified_lists_only_wrong_answers_most_confident_first():
 
 
 def run_of(model, fast=False, epochs=15):
-    """What plot_misclassified needs of a Run: the model, and whether it is a result."""
-    from types import SimpleNamespace
+    """A Run of iteration1 with `epochs` of its 15 epochs done (what plot_misclassified needs)."""
     from mnistlib.recipes import get_recipe
-    return SimpleNamespace(model=model, fast=fast, history=[{}] * epochs, recipe=get_recipe("iteration1"))
+    from mnistlib.train import Run
+    return Run(get_recipe("iteration1"), 0, model, 15, fast, history=record(0, [99.0] * epochs)["history"])
 
 
 def data(n, fast=False):

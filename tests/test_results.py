@@ -6,9 +6,10 @@ import pytest
 from mnistlib import colab
 from mnistlib.models import count_params
 from mnistlib.recipes import RECIPES, get_recipe
-from mnistlib.results import (RUNS_DIR, figures_dir, format_seeds, is_result, load_records, parse_seeds, read_records,
-                              results_table, summarize, validation_table, variant_label)
-from tests.conftest import PROJECT
+from mnistlib.paths import RUNS_DIR
+from mnistlib.results import (figures_dir, format_seeds, load_records, parse_seeds, read_records, results_table,
+                              summarize, validation_table, variant_label, why_not_a_result)
+from tests.conftest import PROJECT, record
 
 
 def test_seed_lists():
@@ -19,18 +20,6 @@ def test_seed_lists():
         with pytest.raises(ValueError, match="bad seed list"):
             parse_seeds(bad)
     assert format_seeds([0, 1, 2, 3, 4, 10, 11, 12, 20]) == "0-4, 10-12, 20"
-
-
-def record(seed, finals, iteration="iteration1", changes=None, **extra):
-    """A schema-2 record of a registered recipe (with `changes`, a variant) trained len(finals) epochs."""
-    from dataclasses import replace
-    recipe = replace(get_recipe(iteration), epochs=len(finals), **(changes or {}))
-    history = [{"epoch": i + 1, "train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.1, "test_acc": a,
-                "lr": 0.01, "seconds": 1.0} for i, a in enumerate(finals)]
-    return {"schema": 2, "iteration": iteration, "params": 7344, "seed": seed, "evaluated_on": "test",
-            "epochs_asked": len(finals), "epochs": len(finals), "interrupted": False, "fast_mode": False,
-            "recipe": recipe.to_dict(), "command": None, "environment": {}, "history": history,
-            "final_test_acc": finals[-1], "best_test_acc": max(finals), **extra}
 
 
 def registered(monkeypatch, epochs):
@@ -96,8 +85,8 @@ def test_registry_integrity_every_committed_record_is_a_result_of_todays_recipe(
     complete run of today's registry entry, and each iteration must have its seeds."""
     every = list(read_records(RUNS_DIR))
     for r in every:
-        assert is_result(r), (f"{r['iteration']} seed {r['seed']}: not a complete schema-2 run of today's "
-                              f"{r['iteration']} recipe; re-make it with `python -m mnistlib study`")
+        why = why_not_a_result(r)
+        assert why is None, (f"{r['iteration']} seed {r['seed']}: {why}; re-make it with `python -m mnistlib study`")
         assert r["final_test_acc"] == r["history"][-1]["test_acc"] and len(r["history"]) == r["epochs"]
         assert r["params"] == count_params(get_recipe(r["iteration"]).build())
     for name, seeds in SEEDS.items():
@@ -111,20 +100,19 @@ def test_committed_validation_records_are_complete_and_whole():
         assert r["epochs"] == r["epochs_asked"] == r["recipe"]["epochs"] == len(r["history"])
 
 
-def test_repository_address_is_in_one_place(tmp_path, monkeypatch):
+def test_repository_address_is_in_one_place(tmp_path):
+    """README's badge holds the address; rewriting it changes README and every notebook, and
+    leaves no trace of the old one."""
+    old = colab.repository()
     readme = (PROJECT / "README.md").read_text()
-    assert f"github.com/{colab.REPOSITORY}" in readme or f"github/{colab.REPOSITORY}/" in readme
-    # rewriting it touches the constant, README and every notebook, and nothing is left behind
+    assert f"github/{old}/blob/main/notebooks/" in readme
     copy = tmp_path / "project"
     shutil.copytree(PROJECT / "notebooks", copy / "notebooks")
     shutil.copy(PROJECT / "README.md", copy / "README.md")
-    module = tmp_path / "colab.py"
-    shutil.copy(colab.__file__, module)
-    monkeypatch.setattr(colab, "__file__", str(module))
     changed = colab.set_repository("someone/mnist-tiny", root=copy)
-    assert len(changed) == 2 + len(list((copy / "notebooks").glob("*.ipynb")))
-    assert 'REPOSITORY = "someone/mnist-tiny"' in module.read_text()
-    for path in changed[1:]:
-        assert colab.REPOSITORY not in path.read_text() and "someone/mnist-tiny" in path.read_text()
+    assert len(changed) == 1 + len(list((copy / "notebooks").glob("*.ipynb")))
+    assert colab.repository(copy) == "someone/mnist-tiny"
+    for path in changed:
+        assert old not in path.read_text() and "someone/mnist-tiny" in path.read_text()
     with pytest.raises(ValueError):
         colab.set_repository("not a repo", root=copy)

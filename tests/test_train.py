@@ -5,7 +5,8 @@ import torch
 
 from mnistlib.data import load_mnist
 from mnistlib.recipes import get_recipe
-from mnistlib.train import fit, pick_device
+from mnistlib.machine import pick_device
+from mnistlib.train import fit
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,8 @@ def test_record_has_the_documented_fields(data):
     assert {"torchvision", "cuda", "cudnn", "deterministic_algorithms", "cudnn_benchmark"} <= env.keys()
     assert set(rec["history"][0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
     assert rec["final_test_acc"] == rec["history"][-1]["test_acc"] <= rec["best_test_acc"]
-    from mnistlib.results import is_complete, is_result
-    assert not is_complete(rec) and not is_result(rec)  # 2 of 15 epochs
+    from mnistlib.results import why_not_a_result
+    assert why_not_a_result(rec).startswith("SHORT RUN: 2 of 15 epochs")
 
 
 def test_batches_draw_the_stream_they_always_drew(data):
@@ -52,7 +53,17 @@ def test_batches_draw_the_stream_they_always_drew(data):
     on the data's device, each batch drawing its own augmentation right before it is used). The
     per-epoch CPU draws must give the same batches, image for image, so CPU histories stay equal."""
     import math
-    from mnistlib.data import Batches, affine
+    import torch.nn.functional as F
+    from mnistlib.data import MEAN, STD, Batches
+
+    def affine(x, angle, shift, zoom):  # as written when the records were made
+        cos, sin = angle.cos(), angle.sin()
+        if zoom is not None:
+            cos, sin = cos / zoom, sin / zoom
+        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        black = -MEAN / STD
+        return F.grid_sample(x - black, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + black
 
     def reference(x, y, batch_size, seed, rotate, translate, scale, epochs=2):
         g = torch.Generator(device=x.device).manual_seed(seed)
@@ -93,7 +104,7 @@ def test_cuda_run_agrees_with_the_cpu_run(data):
 
 def test_malloc_setting_applies_on_linux_and_runs_stay_deterministic(data):
     import sys
-    from mnistlib.train import keep_freed_memory
+    from mnistlib.machine import keep_freed_memory
     assert keep_freed_memory() == sys.platform.startswith("linux")  # glibc here; a no-op elsewhere
     recipe = get_recipe("iteration5")  # also exercises the zoom augmentation
     a = fit(recipe, data, seed=0, epochs=1, progress=False, log=None)
@@ -137,7 +148,7 @@ def test_device_choice():
 
 def test_cpu_cores_is_the_affinity_where_the_os_reports_one(monkeypatch):
     import os
-    from mnistlib.train import cpu_cores
+    from mnistlib.machine import cpu_cores
     if hasattr(os, "sched_getaffinity"):
         assert cpu_cores() == len(os.sched_getaffinity(0))
         monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS and Windows

@@ -1,0 +1,167 @@
+"""Training seeds for the CLI: one at a time, or several processes at once (`study --jobs`),
+with the records written safely and Ctrl-C keeping every finished epoch.
+
+    Job            everything one training process needs (picklable, for the workers)
+    check_outputs  refuse, before any epoch, what would fail or destroy a record at the end
+    train_one      one seed: the record, and after each epoch (and on Ctrl-C) <record>.partial
+    run_seeds      every seed, in this process or in `jobs` worker processes of one thread each
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import results
+from .data import load_mnist
+from .mnist_files import prepare_root
+from .recipes import Recipe
+from .train import default_epochs, fit
+
+
+@dataclass
+class Job:
+    """Everything one training process needs: picklable, so --jobs can hand it to a worker."""
+    recipe: Recipe
+    data_root: Path | None
+    device: str
+    threads: int | None
+    epochs: int | None
+    fast: bool
+    split: str                  # the held-out split measured after each epoch: "test" or "validation"
+    deterministic: bool
+    command: list[str]
+
+
+def check_outputs(job: Job, seeds: list[int], paths: list[Path], overwrite: bool) -> None:
+    """Refuse now, before any epoch, what would fail or destroy a record at the end."""
+    planned = {"recipe": job.recipe.to_dict(), "epochs_asked": job.epochs or default_epochs(job.recipe, job.fast),
+               "fast_mode": job.fast, "evaluated_on": job.split}
+    for seed, path in zip(seeds, paths):
+        results.check_writable(path)
+        if not overwrite:
+            results.check_replaceable(path, {**planned, "seed": seed})
+
+
+def load(job: Job):
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    data = load_mnist(job.data_root, job.device, fast=job.fast)
+    return data.validation_split() if job.split == "validation" else data
+
+
+def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=None) -> dict:
+    """Train one seed. A complete run is written to `out`; after each epoch, and on Ctrl-C, the
+    run so far goes to `out`.partial, so an interrupt loses nothing and never overwrites an
+    earlier complete record."""
+    log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
+    partial = out.with_name(out.name + ".partial")
+    log(f"{job.recipe.name}, seed {seed}: {job.recipe.summary}")
+    run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
+              deterministic=job.deterministic, command=job.command,
+              on_epoch=lambda r: results.save_record(r.record(), partial))
+    if run.interrupted:
+        if run.history:
+            results.save_record(run.record(), partial)
+            log(f"seed {seed}: the {len(run.history)} finished epoch(s) are in {partial}")
+        return run.record()
+    results.save_record(run.record(), out)
+    partial.unlink(missing_ok=True)
+    log(f"seed {seed}: final-epoch {run.split} acc {run.final_acc:.2f}%  (best epoch {run.best_acc:.2f}%, "
+        f"{run.split}-selected)  record: {out}")
+    return run.record()
+
+
+def _worker(job: Job, todo, events) -> None:
+    """One --jobs process: load the data once, then train seeds from `todo` until it is empty.
+    It starts with SIGINT ignored (the parent sees Ctrl-C and asks each worker to stop with
+    SIGUSR1, so the worker keeps its finished epochs in <record>.partial)."""
+    signal.signal(signal.SIGUSR1, signal.default_int_handler)
+    try:
+        data = load(job)
+        while (item := todo.get()) is not None:
+            seed, out = item
+            record = train_one(job, data, seed, out, progress=False,
+                               log=lambda line, seed=seed: events.put(("line", f"[seed {seed}] {line}")))
+            events.put(("done", record))
+            if record["interrupted"]:
+                return
+    except KeyboardInterrupt:  # asked to stop while loading: nothing to keep
+        pass
+    except Exception as e:  # reported by the parent in one line
+        events.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[dict]:
+    """Train each seed, in this process (jobs=1) or in `jobs` processes of one thread each;
+    the records are the same either way for the same thread count. Returns the records
+    (the last one interrupted, after Ctrl-C)."""
+    if jobs == 1:
+        data, records = load(job), []
+        for seed, out in zip(seeds, paths):
+            records.append(train_one(job, data, seed, out, progress=sys.stderr.isatty()))
+            if records[-1]["interrupted"]:
+                break
+        return records
+    prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
+    ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
+    todo, events = ctx.Queue(), ctx.Queue()
+    for item in zip(seeds, paths):
+        todo.put(item)
+    workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(seeds)))]
+    for _ in workers:
+        todo.put(None)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers start deaf to Ctrl-C
+    try:
+        for w in workers:
+            w.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    records, error = [], None
+    bar = tqdm(total=len(seeds), desc=f"{job.recipe.name}: seeds, {len(workers)} at a time", unit="seed",
+               disable=not sys.stderr.isatty())
+
+    def stop_workers():
+        for w in workers:
+            if w.is_alive():
+                os.kill(w.pid, signal.SIGUSR1)  # each keeps its finished epochs in <record>.partial
+
+    def handle(kind, payload):
+        nonlocal error
+        if kind == "line":
+            bar.write(payload)
+        elif kind == "done":
+            records.append(payload)
+            bar.update()
+        elif error is None:  # "error": stop the others, report it once they have stopped
+            error = payload
+            stop_workers()
+
+    try:
+        while any(w.is_alive() for w in workers):
+            try:
+                handle(*events.get(timeout=0.5))
+            except queue.Empty:
+                pass
+    except KeyboardInterrupt:
+        stop_workers()
+        raise
+    finally:
+        for w in workers:
+            w.join()
+        while True:  # what the workers sent just before they ended
+            try:
+                handle(*events.get_nowait())
+            except queue.Empty:
+                break
+        bar.close()
+    if error:
+        raise ValueError(error)
+    return sorted(records, key=lambda r: r["seed"])
