@@ -15,12 +15,15 @@ from pathlib import Path
 import torch
 
 from . import results
+from .bench import bench, bench_study
+from .colab import set_repository
 from .data import fast_mode
 from .machine import cpu_cores, pick_device
 from .mnist_files import MNISTDataError, default_root
 from .models import count_params, summary
 from .paths import NOTEBOOKS, RUNS_DIR, USER_RUNS_DIR
 from .recipes import RECIPES, Recipe, get_recipe
+from .remake import normalise_file, remake
 from .rf import format_rf_table, receptive_field
 from .runner import Job, check_outputs, load, run_seeds, train_one
 
@@ -135,7 +138,6 @@ def cmd_figures(args):
 
 
 def cmd_bench(args):
-    from .bench import bench, bench_study
     if args.study:
         bench_study(args.data_root, args.epochs)
         return
@@ -145,7 +147,6 @@ def cmd_bench(args):
 
 
 def cmd_notebooks(args):
-    from .remake import normalise_file, remake
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     if args.names:
         paths = [p for p in paths if any(p.name.startswith(n) for n in args.names)]
@@ -160,7 +161,6 @@ def cmd_notebooks(args):
 
 
 def cmd_colab(args):
-    from .colab import set_repository
     for path in set_repository(args.repository):
         print(f"updated {path}")
 

@@ -154,7 +154,6 @@ def effective_rf(model: nn.Module, images, layer: int) -> torch.Tensor:
     """The effective receptive field (Luo et al., 2016) of the centre unit of `model[layer]`'s
     output: |d(that unit, summed over channels) / d(input)|, averaged over `images` (N, 1, 28, 28),
     as a 28x28 map scaled to a maximum of 1. The model is used in eval mode, as it is tested."""
-    import torch
     was_training = model.training
     model.eval()
     x = images.detach().to(next(model.parameters()).device).requires_grad_(True)
