@@ -110,7 +110,7 @@ def bench_study(root, epochs: int = 2, seeds: str = "0-4") -> float:
     print(f"bench --study: iteration5, seeds {seeds}, {epochs} epoch(s) each, {jobs} CPU cores, torch {torch.__version__}")
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, extra in (("one at a time", ["--jobs", "1"]), (f"{jobs} jobs", ["--jobs", str(jobs)])):
+        for label, extra in (("one at a time", ["--jobs", "1", "--threads", str(jobs)]), (f"{jobs} jobs", ["--jobs", str(jobs)])):
             cmd = [sys.executable, "-m", "mnistlib", "study", "iteration5", "--seeds", seeds, "--epochs", str(epochs),
                    "--device", "cpu", "--runs-dir", os.path.join(tmp, label.replace(" ", "-")), *extra]
             if root:

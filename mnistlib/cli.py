@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import signal
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
@@ -20,9 +21,9 @@ from .colab import set_repository
 from .data import fast_mode
 from .machine import cpu_cores, pick_device
 from .mnist_files import MNISTDataError, default_root
-from .models import count_params, summary
+from .models import BUDGET, count_params, summary
 from .paths import NOTEBOOKS, RUNS_DIR, USER_RUNS_DIR
-from .recipes import RECIPES, Recipe, get_recipe
+from .recipes import RECIPES, Recipe, check_field, get_recipe, literal
 from .remake import normalise_file, remake
 from .rf import format_rf_table, receptive_field
 from .runner import Job, check_outputs, load, run_seeds, train_one
@@ -43,20 +44,42 @@ def _recipe(name: str):
 
 
 def _positive(text: str) -> int:
+    """A count of processes or threads: 1 to 1024."""
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1024, got {text!r}")
     return value
 
 
-def _seeds(text: str) -> list[int]:
+def _argument(check):
+    """An argparse type from a checking function: its ValueError becomes argparse's one line."""
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return convert
+
+
+def _whole(text: str) -> int | str:
     try:
-        return results.parse_seeds(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _epochs(text: str) -> int:
+    """--epochs follows the recipe's own epochs rule (1 to 15, the series' budget)."""
+    check_field("epochs", _whole(text))
+    return int(text)
+
+
+_epochs = _argument(_epochs)
+_seeds = _argument(results.parse_seeds)
+_seed = _argument(lambda text: results.check_seed(_whole(text)))
 
 
 def _override(text: str) -> tuple[str, object]:
@@ -74,12 +97,24 @@ def _override(text: str) -> tuple[str, object]:
 
 def _job(args) -> Job:
     """The recipe (with --set changes, checked) and the run settings, before anything is loaded."""
-    recipe = args.name
-    if args.set:  # a variant of a registered recipe, e.g. for a search on the validation split
-        recipe = replace(recipe, **dict(args.set))
-    return Job(recipe, args.data_root, str(pick_device(args.device)), args.threads, args.epochs, fast_mode(),
+    recipe, changes = args.name, dict(args.set)
+    if len(changes) < len(args.set):
+        twice = sorted({k for k, _ in args.set if [key for key, _ in args.set].count(k) > 1})
+        raise ValueError(f"--set {', '.join(twice)} given more than once; give each field once")
+    if changes:  # a variant of a registered recipe, e.g. for a search on the validation split
+        recipe = replace(recipe, **changes)
+    params = count_params(recipe.build())
+    if params > BUDGET and not args.over_budget:
+        raise ValueError(f"cfg={literal(recipe.cfg)} builds {params:,} parameters, over the series' budget of "
+                         f"{BUDGET:,}; pass --over-budget to explore it anyway (its record's command says so)")
+    if args.epochs and args.epochs > recipe.epochs:
+        raise ValueError(f"--epochs {args.epochs} is more than the recipe's {recipe.epochs}; to change the recipe, "
+                         f"--set epochs={args.epochs}")
+    device = pick_device(args.device)
+    threads = args.threads or (1 if device.type == "cpu" else None)  # see --threads
+    return Job(recipe, args.data_root, str(device), threads, args.epochs, fast_mode(),
                "validation" if args.validation else "test", args.deterministic,
-               ["python", "-m", "mnistlib", *args.argv])
+               ["python", "-m", "mnistlib", *args.argv], args.overwrite)
 
 
 def cmd_list(args):
@@ -95,23 +130,25 @@ def cmd_summary(args):
 
 def cmd_train(args):
     job = _job(args)
-    out = args.out or results.record_path(job.recipe, args.seed, args.runs_dir, job.split)
-    check_outputs(job, [args.seed], [out], args.overwrite)
+    out = args.out or results.record_path(job.recipe, args.seed, args.runs_dir, job.split, job.epochs_asked, job.fast)
+    check_outputs(job, [args.seed], [out])
     record = train_one(job, load(job), args.seed, out, progress=sys.stderr.isatty())
-    return 130 if record["interrupted"] else 0
+    return 130 if record["interrupted"] else 1 if record["diverged"] else 0
 
 
 def cmd_study(args):
     job = _job(args)
-    paths = [results.record_path(job.recipe, seed, args.runs_dir, job.split) for seed in args.seeds]
-    check_outputs(job, args.seeds, paths, args.overwrite)
-    jobs = args.jobs or (1 if job.device != "cpu" else cpu_cores())
-    if jobs > 1 and not job.threads:
-        job.threads = 1  # one thread per process: parallel seeds use the cores better than threads do
+    paths = [results.record_path(job.recipe, seed, args.runs_dir, job.split, job.epochs_asked, job.fast)
+             for seed in args.seeds]
+    check_outputs(job, args.seeds, paths)
+    jobs = args.jobs or (1 if job.device != "cpu" else cpu_cores())  # one thread each: see --threads
     runs = run_seeds(job, args.seeds, paths, jobs)
     if any(r["interrupted"] for r in runs):
         print("interrupted: the records of the seeds finished before are kept")
         return 130
+    if any(r["diverged"] for r in runs):
+        print(f"diverged: seed(s) {results.format_seeds([r['seed'] for r in runs if r['diverged']])}; no summary")
+        return 1
     print(results.format_summary(results.summarize(runs), job.split))
     if all(results.why_not_a_result(r) is None for r in runs):  # results: redraw the iteration's seeds plot
         from .plots import plot_seeds, save
@@ -130,7 +167,8 @@ def cmd_figures(args):
     by_name = {name: results.load_records(name, args.runs_dir) for name in RECIPES}
     by_name = {name: recs for name, recs in by_name.items() if recs}
     if not by_name:
-        raise ValueError(f"no complete run records in {args.runs_dir}: run `python -m mnistlib study NAME` first")
+        raise ValueError(f"no complete run records in {args.runs_dir} ({results.no_results_reason(args.runs_dir)}): "
+                         "run `python -m mnistlib study NAME` first")
     folder = results.figures_dir(args.runs_dir)
     for name, recs in by_name.items():
         print(f"figure: {save(plot_seeds(recs), f'{name}-seeds', folder)}")
@@ -175,13 +213,16 @@ def main(argv=None) -> int:
     s.set_defaults(func=cmd_summary)
 
     def common(sp, epochs_default=None):
-        sp.add_argument("--epochs", type=_positive, default=epochs_default,
+        sp.add_argument("--epochs", type=_epochs, default=epochs_default,
                         help="default: the recipe's (15), or 1 in fast mode; fewer than the recipe's is a short "
                         "run for class time, never a result")
         sp.add_argument("--data-root", type=Path, default=None,
                         help="torchvision MNIST root (default: $MNISTLIB_DATA, else data/ in the repository)")
         sp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-        sp.add_argument("--threads", type=_positive, default=None, help="CPU threads (torch.set_num_threads)")
+        sp.add_argument("--threads", type=_positive, default=None,
+                        help="CPU threads per run (torch.set_num_threads); default 1 for train and study: measured "
+                        "on 2 cores, 2 threads are ~1.15x faster on a quiet machine but ~2.3x slower beside one "
+                        "busy process, and one thread is what made the committed records")
 
     def training(sp):
         sp.add_argument("name", type=_recipe, help=", ".join(RECIPES))
@@ -198,6 +239,8 @@ def main(argv=None) -> int:
         sp.add_argument("--overwrite", action="store_true",
                         help="replace an existing record even if it was made with another recipe, epoch count or "
                         "fast mode (a re-make of the same run replaces it without this)")
+        sp.add_argument("--over-budget", action="store_true",
+                        help=f"allow a layer list over the series' {BUDGET:,}-parameter budget (exploration only)")
         sp.add_argument("--deterministic", action="store_true",
                         help="CUDA: deterministic cuDNN and torch algorithms (slower); default: cuDNN benchmark mode")
         common(sp)
@@ -206,7 +249,7 @@ def main(argv=None) -> int:
                     "finished epochs, and the complete record is written only at the end.")
     t = sub.add_parser("train", help="train one iteration, one seed; writes a JSON run record",
                        description="Train one seed of an iteration and write its run record. " + partial_note)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0, help=f"0 to {results.MAX_SEED:,} (default 0)")
     t.add_argument("--out", type=Path, default=None,
                    help="record file (default: RUNS_DIR/[validation/]NAME[+CHANGES]-seedS.json)")
     training(t)
@@ -256,14 +299,27 @@ def main(argv=None) -> int:
 
     args = p.parse_args(argv)
     args.argv = argv
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
     except (MNISTDataError, ValueError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
-        return 1
+        code = 1
     except KeyboardInterrupt:
         print(f"{p.prog}: interrupted", file=sys.stderr)
-        return 130
+        return 130  # signals stay ignored until the process has ended: no traceback at exit
+    if signal.getsignal(signal.SIGINT) is _interrupt:  # not interrupted (e.g. main() called by a test)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return code
+
+
+def _interrupt(signum, frame):
+    """Ctrl-C or SIGTERM: stop as Ctrl-C does (the finished epochs are kept); a second one, while
+    they are being kept, is ignored, so the command ends in one line, with no traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from pathlib import Path
 from .paths import ROOT
 
 PLACEHOLDER = "YOUR-GITHUB-USER/mnistlib"  # until the project is published
-NAME = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
+NAME = r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_.-]{1,100}"  # GitHub's OWNER/NAME rules
+
 
 
 def repository(root: Path = ROOT) -> str:
@@ -24,8 +25,8 @@ def repository(root: Path = ROOT) -> str:
 
 def set_repository(new: str, root: Path = ROOT) -> list[Path]:
     """Replace the current address with `new` (OWNER/NAME) everywhere; returns the files changed."""
-    if not re.fullmatch(NAME, new):
-        raise ValueError(f"expected OWNER/NAME, got {new!r}")
+    if not re.fullmatch(NAME, new) or new.split("/")[1] in (".", ".."):
+        raise ValueError(f"expected OWNER/NAME of a GitHub repository (letters, digits, '-', '_', '.'), got {new!r}")
     old = repository(root)
     changed = []
     for path in [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]:

@@ -26,10 +26,17 @@ BACKGROUND = (0.0 - MEAN) / STD                  # a black pixel after normalisa
 FAST_IMAGES = 8192                               # per split, in fast mode: enough to learn something in 1 epoch
 
 
+TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
 def fast_mode() -> bool:
-    """MNISTLIB_FAST=1 in the environment: tests, CI and nbval train 1 epoch on FAST_IMAGES images.
-    Read by load_mnist only; everything downstream asks the data (`MNISTTensors.fast`)."""
-    return os.environ.get("MNISTLIB_FAST", "").strip() not in ("", "0")
+    """MNISTLIB_FAST=1 (or true, yes, on) in the environment: tests, CI and nbval train 1 epoch
+    on FAST_IMAGES images; unset, empty, 0, false, no or off: full mode; anything else is refused.
+    Read where data is loaded; everything downstream asks the data (`MNISTTensors.fast`)."""
+    value = os.environ.get("MNISTLIB_FAST", "").strip().lower()
+    if value not in TRUE + FALSE:
+        raise ValueError(f"MNISTLIB_FAST={os.environ['MNISTLIB_FAST']!r}: use 1 or 0 (or true/false, yes/no, on/off)")
+    return value in TRUE
 
 
 @dataclass

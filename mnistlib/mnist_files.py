@@ -71,7 +71,8 @@ def _writable(folder: Path) -> bool:
 
 def _cache_root(root: Path) -> Path:
     """Where to extract the .gz files of a read-only root (one folder per source root)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistlib"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "mnistlib"  # the XDG rule: relative is ignored
     return base / hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
 
 
@@ -84,18 +85,23 @@ def _extract(gz: Path, dest: Path) -> None:
         raise MNISTDataError(f"{gz} is corrupt or truncated ({e}); delete it and fetch it again") from None
     check_idx(gz, dest.name, blob[:16], len(blob))
     with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
-        tmp.write(blob)
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, dest)  # an interrupted extraction never leaves a half-written file
+        try:
+            tmp.write(blob)
+            tmp.close()
+            os.chmod(tmp.name, 0o644)
+            os.replace(tmp.name, dest)  # an interrupted extraction never leaves a half-written file
+        except BaseException:  # e.g. a full disk: no temporary file left behind
+            os.unlink(tmp.name)
+            raise
 
 
 def _missing_message(raw: Path, missing: list[str], tried_download: str | None) -> str:
     lines = [f"MNIST not found: {raw} lacks {', '.join(missing)}."]
     if tried_download:
         lines.append(f"Downloading failed too ({tried_download}).")
-    lines.append("Put the four files " + ", ".join(f"{n}.gz" for n in FILES) + f" in {raw}/ "
-                 "(or their extracted versions), or point MNISTLIB_DATA / --data-root at a folder "
-                 "that holds MNIST/raw/ (offline copy: ../shared/mnist).")
+    lines.append("Download the four files " + ", ".join(f"{n}.gz" for n in FILES) + f" into {raw}/ "
+                 "(or their extracted versions), or pass --data-root (or set MNISTLIB_DATA) to a folder "
+                 "that holds MNIST/raw/ with them.")
     return " ".join(lines)
 
 

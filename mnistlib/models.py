@@ -23,6 +23,7 @@ from torch import nn
 
 MNIST_SIZE = 28
 NUM_CLASSES = 10
+BUDGET = 10_000  # the series' parameter budget (python -m mnistlib refuses more without --over-budget)
 
 
 def conv_block(cin: int, cout: int, k: int = 3, p: int = 0) -> list[nn.Module]:
@@ -34,6 +35,8 @@ def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
     """Build the network described by `cfg` and `head` (see the module docstring)."""
     if not isinstance(cfg, (tuple, list)):
         raise ValueError(f"a layer list is a tuple such as (16, 'M', 16), got {cfg!r}")
+    if all(item == "M" for item in cfg):
+        raise ValueError(f"layer list {cfg!r} has no conv: the head alone is a linear model, not a CNN")
     layers: list[nn.Module] = []
     c, size = 1, MNIST_SIZE  # channels and side of the map so far
     for item in cfg:

@@ -99,15 +99,23 @@ _RULES = {  # field -> (test, what it must be)
 }
 
 
+def check_field(name: str, value) -> None:
+    """One field's rule (e.g. the CLI's --epochs follows the recipe's epochs rule)."""
+    test, what = _RULES[name]
+    if not test(value):
+        raise ValueError(f"recipe field {name} must be {what}, got {value!r}")
+
+
 def _check(recipe: "Recipe") -> None:
-    for name, (test, what) in _RULES.items():
-        value = getattr(recipe, name)
-        if not test(value):
-            raise ValueError(f"recipe field {name} must be {what}, got {value!r}")
-    m = recipe.milestones
-    if not (isinstance(m, tuple) and all(_is_int(e) and 1 <= e < recipe.epochs for e in m) and list(m) == sorted(set(m))):
+    for name in _RULES:
+        check_field(name, getattr(recipe, name))
+    m, e = recipe.milestones, recipe.epochs
+    if not (isinstance(m, tuple) and all(_is_int(x) and 1 <= x < e for x in m) and list(m) == sorted(set(m))):
+        if e == 1:
+            raise ValueError(f"recipe field milestones must be () for a 1-epoch recipe, got {m!r}")
+        example = (e // 2,) if e < 5 else (round(e * 0.4), e - 2)  # (6, 13) for 15 epochs
         raise ValueError(f"recipe field milestones must be a tuple of increasing whole epochs between 1 and "
-                         f"{recipe.epochs - 1}, e.g. (6, 13), got {m!r}")
+                         f"{e - 1}, e.g. {example}, got {m!r}")
     try:
         with torch.device("meta"):  # shapes only: no memory, no draw from the random generator
             make_net(recipe.cfg, recipe.head, recipe.dropout)

@@ -17,18 +17,32 @@ its test accuracy is a test-set-selected number.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import statistics
 import tempfile
+from collections import Counter
 from pathlib import Path
+
+try:
+    import fcntl  # a lock on the record's folder while it is checked and written (POSIX)
+except ImportError:  # Windows: the check still runs at write time, without the lock
+    fcntl = None
 
 from .paths import FIGURES, RUNS_DIR, USER_RUNS_DIR
 from .recipes import RECIPES, changes, literal, slug
 from .train import SCHEMA
 
+MAX_SEED = 2**32 - 1  # seeds are whole numbers 0..MAX_SEED
+MAX_SEEDS = 100       # seeds in one study
+FIELDS = {            # what every schema-2 record holds, and the type of each
+    "schema": int, "iteration": str, "params": int, "seed": int, "evaluated_on": str, "epochs_asked": int,
+    "epochs": int, "interrupted": bool, "fast_mode": bool, "recipe": dict, "history": list,
+    "final_test_acc": (float, int, type(None)), "best_test_acc": (float, int, type(None)),
+}
 PROTOCOL_SEEDS = range(10)  # results are reported over seeds 0-9 (older recipes: 0-4); others are held out
 
 
@@ -42,15 +56,24 @@ def split_held_out(records: list[dict]) -> tuple[list[dict], list[dict]]:
             [r for r in records if r["seed"] not in PROTOCOL_SEEDS])
 
 
+def check_seed(seed) -> int:
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        raise ValueError(f"a seed is a whole number from 0 to {MAX_SEED:,}, got {seed!r}")
+    return seed
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '0-4,10-12' and '3' work too."""
-    seeds: list[int] = []
+    """'0-4' -> [0, 1, 2, 3, 4]; '0-4,10-12' and '3' work too; at most MAX_SEEDS seeds."""
+    seeds: set[int] = set()
     for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        m = re.fullmatch(r"\s*(\d{1,20})\s*(?:-\s*(\d{1,20})\s*)?", part)
         if not m or (m[2] is not None and int(m[2]) < int(m[1])):
             raise ValueError(f"bad seed list {text!r}: use e.g. 0-4 or 0,2,5 or 0-4,10-12")
-        seeds += range(int(m[1]), int(m[2] or m[1]) + 1)
-    return sorted(set(seeds))
+        lo, hi = check_seed(int(m[1])), check_seed(int(m[2] or m[1]))
+        if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+            raise ValueError(f"seed list {text!r} has more than {MAX_SEEDS} seeds; study them in parts")
+        seeds.update(range(lo, hi + 1))
+    return sorted(seeds)
 
 
 def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
@@ -59,10 +82,15 @@ def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
     return FIGURES if Path(runs_dir).resolve() == RUNS_DIR.resolve() else Path(runs_dir)
 
 
-def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test") -> Path:
-    """runs_dir/[validation/]<slug>-seed<S>.json; the slug names a variant's changes."""
+def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test", epochs: int | None = None,
+                fast: bool = False) -> Path:
+    """runs_dir/[validation/]<slug>[-fast | -<E>of<N>epochs]-seed<S>.json: the slug names a
+    variant's changes, and a fast-mode or short run (fewer epochs than its recipe's) is named
+    apart, so it never meets the full run's record."""
     folder = validation_dir(runs_dir) if split == "validation" else Path(runs_dir)
-    return folder / f"{slug(recipe.to_dict())}-seed{seed}.json"
+    epochs = epochs or recipe.epochs
+    kind = "-fast" if fast else f"-{epochs}of{recipe.epochs}epochs" if epochs < recipe.epochs else ""
+    return folder / f"{slug(recipe.to_dict())}{kind}-seed{seed}.json"
 
 
 def check_writable(path: Path) -> None:
@@ -88,9 +116,9 @@ def check_replaceable(path: Path, record: dict) -> None:
     if not path.is_file():
         return
     try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        old = {}
+        old = read_record(path)
+    except ValueError as e:
+        raise ValueError(f"{e}; not replacing it (choose another --runs-dir or --out, or pass --overwrite)") from None
     differs = [key for key in ("recipe", "seed", "epochs_asked", "fast_mode", "evaluated_on") if old.get(key) != record[key]]
     if old.get("schema") == SCHEMA and not old["interrupted"] and record.get("interrupted"):
         differs.append("completeness (it is complete)")
@@ -99,20 +127,40 @@ def check_replaceable(path: Path, record: dict) -> None:
                          f"(choose another --runs-dir or --out, or pass --overwrite)")
 
 
-def save_record(record: dict, path: str | Path) -> None:
-    """Write atomically (an interrupt never leaves half a file), readable like any other file
-    the user writes (0666 less the umask, applied by the OS as it creates the file)."""
+@contextlib.contextmanager
+def _folder_locked(folder: Path):
+    """Other processes that save into `folder` wait while this one checks and writes."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def save_record(record: dict, path: str | Path, overwrite: bool = True) -> None:
+    """Write strict JSON atomically: into a temporary file beside it, then renamed, so an
+    interrupted or failing write (a full disk) leaves the old file byte for byte and no
+    temporary file. Readable like any other file the user writes (0666 less the umask, applied
+    by the OS as it creates the file). overwrite=False: the no-replace rule (check_replaceable)
+    is checked as the file is written, under a lock on its folder, so two processes never
+    replace each other's records; a refusal raises ValueError and writes nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as f:
-            json.dump(record, f, indent=1)
+            json.dump(record, f, indent=1, allow_nan=False)
             f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
+        with _folder_locked(path.parent):
+            if not overwrite:
+                check_replaceable(path, record)
+            os.replace(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
 
 
 def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Path | None:
@@ -122,12 +170,10 @@ def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Pa
     if run.fast:
         return None
     record = run.record()
-    path = record_path(run.recipe, run.seed, runs_dir, run.split)
-    if run.interrupted:  # like the CLI: the finished epochs, beside any complete record
+    path = record_path(run.recipe, run.seed, runs_dir, run.split, run.epochs_asked)
+    if run.interrupted or run.diverged:  # like the CLI: the finished epochs, beside any complete record
         path = path.with_name(path.name + ".partial")
-    if not overwrite:
-        check_replaceable(path, record)
-    save_record(record, path)
+    save_record(record, path, overwrite)
     return path
 
 
@@ -140,6 +186,8 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
     if record.get("schema") != SCHEMA:
         return f"SCHEMA {record.get('schema')}: not a schema-{SCHEMA} run record"
     epochs, asked, planned = record["epochs"], record["epochs_asked"], record["recipe"]["epochs"]
+    if record.get("diverged"):
+        return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
     if record["fast_mode"]:
         return "FAST MODE: 1 epoch on a few thousand images, a smoke test, not a result"
     if epochs < planned:
@@ -153,14 +201,46 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
     if registered and diff is None:
         return f"NOT REGISTERED: {record['recipe']['name']} is no iteration of today's registry"
     if registered and diff:
-        return f"A VARIANT of {record['recipe']['name']}, not its registered recipe"
+        return f"A VARIANT of {record['recipe']['name']}: not its registered recipe"
     return None
 
 
+def read_record(path: Path) -> dict:
+    """One record file; anything that is not a run record is refused in one line naming it."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): move it away, or re-make it") from None
+    if not isinstance(record, dict) or "schema" not in record:
+        raise ValueError(f"{path} is not a run record (no schema): move it away, or re-make it")
+    if record["schema"] == SCHEMA:
+        wrong = [k for k, kind in FIELDS.items() if not isinstance(record.get(k), kind)]
+        if wrong:
+            raise ValueError(f"{path} is not a whole schema-{SCHEMA} record ({', '.join(wrong)} missing or of the "
+                             "wrong type): move it away, or re-make it")
+    return record
+
+
 def read_records(runs_dir: Path):
-    """Every record in runs_dir (not its subfolders), in file-name order."""
+    """Every record in runs_dir (not its subfolders), in file-name order; the first file that is
+    no run record stops the reading, in one line naming it (no evidence is skipped quietly)."""
+    if not Path(runs_dir).is_dir():
+        raise ValueError(f"no runs folder {runs_dir}")
     for path in sorted(Path(runs_dir).glob("*.json")):
-        yield json.loads(path.read_text())
+        yield read_record(path)
+
+
+def no_results_reason(runs_dir: Path, split: str = "test") -> str:
+    """Why a runs folder gives no table: how many records it holds, and why none is a result."""
+    why = Counter((why_not_a_result(r, split, registered=split == "test") or "").split(":")[0]
+                  for r in read_records(validation_dir(runs_dir) if split == "validation" else runs_dir))
+    found = f"{sum(why.values())} record(s), none a result" + (
+        f" ({', '.join(f'{n} {reason}' for reason, n in why.most_common())})" if why else "")
+    hint = {"test": "; the validation-split runs: `table --validation`",
+            "validation": "; the test-set runs: `table` without --validation"}[split]
+    return f"{found}{hint}"
 
 
 def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR) -> list[dict]:
@@ -230,6 +310,9 @@ def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
             rows.append(
                 f"| {label} | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f} ± {s['final_std']:.2f}** | "
                 f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['best_mean']:.2f} | {s['train_mean']:.2f} | {claim_text} |")
+    if len(rows) == 2:
+        raise ValueError(f"no results in {runs_dir} ({no_results_reason(runs_dir)}): make them with "
+                         "`python -m mnistlib study NAME`")
     return "\n".join(rows)
 
 
@@ -247,12 +330,13 @@ def variant_label(record: dict) -> str:
 def validation_table(runs_dir: Path = RUNS_DIR) -> str:
     """Markdown table of the complete validation-split runs in runs_dir/validation/, one row per
     variant: for each iteration its registered recipe first, then the variants, best mean first."""
-    groups: dict[str, list[dict]] = {}
-    for rec in read_records(validation_dir(runs_dir)):
+    folder, groups = validation_dir(runs_dir), {}
+    for rec in read_records(folder) if folder.is_dir() else ():
         if why_not_a_result(rec, "validation", registered=False) is None:
             groups.setdefault(variant_label(rec), []).append(rec)
     if not groups:
-        raise ValueError(f"no complete validation-split records in {validation_dir(runs_dir)}: make them with "
+        found = no_results_reason(runs_dir, "validation") if folder.is_dir() else "no such folder"
+        raise ValueError(f"no complete validation-split records in {folder} ({found}): make them with "
                          "`python -m mnistlib train NAME --validation --set FIELD=VALUE`")
     summaries = {label: summarize(sorted(recs, key=lambda r: r["seed"])) for label, recs in groups.items()}
     order = sorted(summaries, key=lambda label: (summaries[label]["iteration"], label != summaries[label]["iteration"],

@@ -13,6 +13,7 @@ import os
 import queue
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from . import results
 from .data import load_mnist
 from .mnist_files import prepare_root
+from .paths import RUNS_DIR
 from .recipes import Recipe
 from .train import default_epochs, fit
 
@@ -38,15 +40,25 @@ class Job:
     split: str                  # the held-out split measured after each epoch: "test" or "validation"
     deterministic: bool
     command: list[str]
+    overwrite: bool = False     # replace a record even if it holds another kind of run
+
+    @property
+    def epochs_asked(self) -> int:
+        return self.epochs or default_epochs(self.recipe, self.fast)
 
 
-def check_outputs(job: Job, seeds: list[int], paths: list[Path], overwrite: bool) -> None:
-    """Refuse now, before any epoch, what would fail or destroy a record at the end."""
-    planned = {"recipe": job.recipe.to_dict(), "epochs_asked": job.epochs or default_epochs(job.recipe, job.fast),
-               "fast_mode": job.fast, "evaluated_on": job.split}
+def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
+    """Refuse now, before any epoch, what would fail or destroy a record at the end (the
+    no-replace rule is checked again as each record is written: mnistlib.results.save_record)."""
+    planned = {"recipe": job.recipe.to_dict(), "epochs_asked": job.epochs_asked, "fast_mode": job.fast,
+               "evaluated_on": job.split}
+    committed = [p for p in paths if RUNS_DIR.resolve() in Path(p).resolve().parents]
+    if committed and (job.fast or job.epochs_asked < job.recipe.epochs):
+        raise ValueError(f"{committed[0].parent} holds the committed evidence: a "
+                         f"{'fast-mode' if job.fast else 'short'} run is never kept there (leave out --runs-dir/--out)")
     for seed, path in zip(seeds, paths):
         results.check_writable(path)
-        if not overwrite:
+        if not job.overwrite:
             results.check_replaceable(path, {**planned, "seed": seed})
 
 
@@ -64,19 +76,55 @@ def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=N
     log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
     partial = out.with_name(out.name + ".partial")
     log(f"{job.recipe.name}, seed {seed}: {job.recipe.summary}")
-    run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
-              deterministic=job.deterministic, command=job.command,
-              on_epoch=lambda r: results.save_record(r.record(), partial))
-    if run.interrupted:
-        if run.history:
+    unsaved: list[str] = []  # why the last .partial could not be written, if it could not
+
+    def save_partial(run):
+        try:
             results.save_record(run.record(), partial)
-            log(f"seed {seed}: the {len(run.history)} finished epoch(s) are in {partial}")
-        return run.record()
-    results.save_record(run.record(), out)
+            unsaved.clear()
+        except OSError as e:  # e.g. a full disk: training goes on, the record is tried again at the end
+            if not unsaved:
+                log(f"seed {seed}: cannot write {partial} ({e.strerror or e}); training goes on")
+            unsaved[:] = [e.strerror or str(e)]
+
+    run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
+              deterministic=job.deterministic, command=job.command, on_epoch=save_partial)
+    record = run.record()
+    if run.interrupted or run.diverged:
+        if run.history:
+            keep(record, partial, log, seed)
+            what = "diverged" if run.diverged else "interrupted"
+            log(f"seed {seed}: {what}; the {len(run.history)} finished epoch(s) are in {partial}")
+        return record
+    try:
+        results.save_record(record, out, overwrite=job.overwrite)
+    except ValueError as e:  # another process wrote a different run there while this one trained
+        kept = out.with_name(f"{out.name}.kept-{os.getpid()}")
+        keep(record, kept, log, seed)
+        log(f"seed {seed}: {e}; this run is kept in {kept}")
+        return record
+    except OSError as e:
+        keep(record, partial, log, seed, f"cannot write {out} ({e.strerror or e})")
+        return record
     partial.unlink(missing_ok=True)
     log(f"seed {seed}: final-epoch {run.split} acc {run.final_acc:.2f}%  (best epoch {run.best_acc:.2f}%, "
         f"{run.split}-selected)  record: {out}")
-    return run.record()
+    return record
+
+
+def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> None:
+    """Write `record` to `path`, or, if even that fails, to the temporary folder; one line says
+    where it went, and only a failure of both raises (ValueError, one line)."""
+    for place in (path, Path(tempfile.gettempdir()) / path.name):
+        try:
+            results.save_record(record, place)
+        except OSError as e:
+            why = why or f"cannot write {path} ({e.strerror or e})"
+            continue
+        if why:
+            log(f"seed {seed}: {why}; its {record['epochs']} epoch(s) are in {place}")
+        return
+    raise ValueError(f"{why}, nor anything in {tempfile.gettempdir()}: seed {seed}'s epochs are lost; free some space")
 
 
 def _worker(job: Job, todo, events) -> None:
@@ -84,6 +132,7 @@ def _worker(job: Job, todo, events) -> None:
     It starts with SIGINT ignored (the parent sees Ctrl-C and asks each worker to stop with
     SIGUSR1, so the worker keeps its finished epochs in <record>.partial)."""
     signal.signal(signal.SIGUSR1, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # like Ctrl-C: keep the finished epochs
     try:
         data = load(job)
         while (item := todo.get()) is not None:

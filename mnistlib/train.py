@@ -9,6 +9,7 @@ Fast mode is a property of the data (`data.fast`, see mnistlib.data.load_mnist):
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ class Run:
     split: str = "test"                # the held-out split measured: "test" or "validation" (records: evaluated_on)
     history: list[dict] = field(default_factory=list)
     interrupted: bool = False
+    diverged: bool = False             # stopped at an epoch whose loss was not finite
     command: list[str] | None = None   # the command line that made it, if any
     environment: dict = field(default_factory=dict)  # the machine and libraries (mnistlib.machine.environment)
 
@@ -68,11 +70,12 @@ class Run:
             "epochs_asked": self.epochs_asked,
             "epochs": len(self.history),
             "interrupted": self.interrupted,
+            "diverged": self.diverged,
             "fast_mode": self.fast,
             "recipe": self.recipe.to_dict(),
             "command": self.command,
             "environment": self.environment,
-            "history": self.history,
+            "history": [{k: v if math.isfinite(v) else None for k, v in h.items()} for h in self.history],  # strict JSON
             "final_test_acc": self.final_acc,
             "best_test_acc": self.best_acc,
         }
@@ -178,6 +181,10 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
             })
             epoch_bar.set_postfix(test_acc=f"{test_acc:.2f}")
             say(format_epoch(run.history[-1], data.split, data.fast))
+            if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
+                run.diverged = True
+                say(f"diverged: the loss is no longer finite at epoch {epoch}; stopping (a lower lr may help)")
+                break
             if on_epoch:
                 on_epoch(run)
     except KeyboardInterrupt:

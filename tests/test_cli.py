@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from mnistlib.cli import main
+from mnistlib.recipes import get_recipe
 from tests.conftest import PROJECT
 
 
@@ -32,7 +33,7 @@ def test_help():
 @pytest.mark.parametrize("args, fragment", [
     (["train", "iteration9"], "unknown iteration 'iteration9'; choose from: iteration1"),
     (["summary", "resnet"], "unknown iteration 'resnet'"),
-    (["train", "iteration1", "--epochs", "0"], "at least 1"),
+    (["train", "iteration1", "--epochs", "0"], "epochs must be a whole number from 1 to 15"),
     (["train", "iteration1", "--device", "tpu"], "invalid choice"),
     (["study", "iteration1", "--seeds", "4-2"], "bad seed list"),
     (["fly"], "invalid choice"),
@@ -77,12 +78,16 @@ def test_committed_records_are_never_replaced_by_other_runs(capsys, monkeypatch)
     import mnistlib.runner
     monkeypatch.setattr(mnistlib.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
     committed = (RUNS_DIR / "iteration3-seed0.json").read_bytes()
-    for extra, env in (([], "1"), (["--epochs", "1"], "0")):
+    for extra, env, kind in (([], "1", "a fast-mode run"), (["--epochs", "1"], "0", "a short run")):
         monkeypatch.setenv("MNISTLIB_FAST", env)
         assert main(["study", "iteration3", "--seeds", "0-1", "--jobs", "1", "--runs-dir", str(RUNS_DIR), *extra]) == 1
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and "iteration3-seed0.json holds a run with a different" in err
-        assert "--overwrite" in err
+        assert len(err.splitlines()) == 1 and f"holds the committed evidence: {kind} is never kept there" in err
+    monkeypatch.setenv("MNISTLIB_FAST", "0")  # a variant of another recipe aimed at a committed record's file
+    assert main(["train", "iteration3", "--out", str(RUNS_DIR / "iteration3-seed0.json"), "--set", "lr=0.2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "iteration3-seed0.json holds a run with a different recipe" in err
+    assert "--overwrite" in err
     assert (RUNS_DIR / "iteration3-seed0.json").read_bytes() == committed
 
 
@@ -169,7 +174,8 @@ def test_study_summarises_seeds(shared_root, tmp_path):
     out = cli("study", "iteration1", "--seeds", "0-1", "--data-root", str(shared_root),
               "--runs-dir", str(tmp_path / "runs"), env={"MNISTLIB_FAST": "1"})
     assert out.returncode == 0, out.stderr
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["iteration1-seed0.json", "iteration1-seed1.json"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["iteration1-fast-seed0.json",
+                                                                     "iteration1-fast-seed1.json"]
     assert "seeds 0-1: final-epoch test acc" in out.stdout and "FAST MODE" in out.stdout
 
 
@@ -213,6 +219,7 @@ def test_ctrl_c_during_study_jobs_keeps_each_workers_finished_epochs(shared_root
         if "epoch  1 " in line:
             break
     os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # pressed twice: the second is ignored while the epochs are kept
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     partials = sorted(tmp_path.glob("*.partial"))
@@ -220,3 +227,174 @@ def test_ctrl_c_during_study_jobs_keeps_each_workers_finished_epochs(shared_root
     for p in partials:
         rec = json.loads(p.read_text())
         assert rec["interrupted"] and 1 <= rec["epochs"] < 15
+
+
+# --- probes: every bad input and fault answered in one line, before any training --------------
+
+PROBES = [  # (arguments, environment, expected line fragment)
+    (["train", "iteration1", "--epochs", "16"], {}, "epochs must be a whole number from 1 to 15"),
+    (["train", "iteration1", "--epochs", "1000"], {}, "epochs must be a whole number from 1 to 15"),
+    (["train", "iteration1", "--set", "epochs=5", "--epochs", "6"], {}, "--epochs 6 is more than the recipe's 5"),
+    (["train", "iteration1", "--seed", "-1"], {}, "a seed is a whole number from 0 to 4,294,967,295"),
+    (["train", "iteration1", "--seed", "100000000000000000000000"], {}, "a seed is a whole number from 0"),
+    (["study", "iteration1", "--seeds", "0-99999999999"], {}, "a seed is a whole number from 0"),
+    (["study", "iteration1", "--seeds", "0-200000"], {}, "has more than 100 seeds"),
+    (["study", "iteration1", "--jobs", "100000"], {}, "from 1 to 1024"),
+    (["train", "iteration1", "--threads", "0"], {}, "from 1 to 1024"),
+    (["train", "iteration3", "--set", "cfg=[8,16]"], {}, "builds 93,432 parameters, over the series' budget of 10,000"),
+    (["train", "iteration1", "--set", "cfg=()"], {}, "has no conv"),
+    (["train", "iteration1", "--set", "cfg=('M',)"], {}, "has no conv"),
+    (["train", "iteration1", "--set", "cfg=((8,3),)"], {}, "layer (8, 3) in ((8, 3),): use n"),
+    (["train", "iteration1", "--set", "lr=0.1", "--set", "lr=0.2"], {}, "--set lr given more than once"),
+    (["train", "iteration3", "--set", "epochs=5"], {}, "between 1 and 4, e.g. (2, 3), got (6, 13)"),
+    (["train", "iteration1"], {"MNISTLIB_FAST": "maybe"}, "MNISTLIB_FAST='maybe': use 1 or 0"),
+    (["colab", "../.."], {}, "expected OWNER/NAME of a GitHub repository"),
+    (["table", "--runs-dir", "/nonexistent/runs"], {}, "no runs folder /nonexistent/runs"),
+    (["figures", "--runs-dir", "/nonexistent/runs"], {}, "no runs folder /nonexistent/runs"),
+]
+
+
+@pytest.mark.parametrize("args, env, fragment", PROBES, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_probe_bad_input_is_one_line_before_any_training(args, env, fragment, capsys, monkeypatch):
+    import mnistlib.runner
+    monkeypatch.setattr(mnistlib.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    monkeypatch.setattr(mnistlib.runner, "fit", lambda *a, **k: pytest.fail("training reached"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code != 0 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, bad", [("[]", "is not a run record (no schema)"),
+                                       ('{"schema": 2}', "is not a whole schema-2 record"),
+                                       ('{"schema": 2, "iteration": "iter', "is not valid JSON (Unterminated string")])
+def test_probe_a_bad_record_is_named_by_table_and_figures(tmp_path, capsys, text, bad):
+    (tmp_path / "broken.json").write_text(text)
+    for command in (["table"], ["figures"]):
+        assert main([*command, "--runs-dir", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'broken.json'} {bad}" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_probe_a_folder_without_results_says_why(tmp_path, capsys):
+    from tests.conftest import record
+    (tmp_path / "a.json").write_text(json.dumps(record(0, [99.0], fast_mode=True)))
+    (tmp_path / "b.json").write_text(json.dumps(record(1, [99.0] * 15, changes={"lr": 0.5})))
+    for command in (["table"], ["figures"]):
+        assert main([*command, "--runs-dir", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert "2 record(s), none a result (1 FAST MODE, 1 A VARIANT of iteration1);" in err, err
+        assert "`table --validation`" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value, fast", [("1", True), ("true", True), ("YES", True), ("on", True), ("", False),
+                                         ("0", False), ("false", False), ("No", False), ("off", False)])
+def test_fast_mode_reads_the_usual_spellings(monkeypatch, value, fast):
+    from mnistlib.data import fast_mode
+    monkeypatch.setenv("MNISTLIB_FAST", value)
+    assert fast_mode() is fast
+
+
+def test_a_short_or_fast_run_never_meets_the_full_runs_record():
+    from mnistlib.results import record_path
+    recipe = get_recipe("iteration3")
+    names = {record_path(recipe, 0, PROJECT / "runs").name, record_path(recipe, 0, PROJECT / "runs", epochs=1).name,
+             record_path(recipe, 0, PROJECT / "runs", fast=True, epochs=1).name}
+    assert names == {"iteration3-seed0.json", "iteration3-1of15epochs-seed0.json", "iteration3-fast-seed0.json"}
+
+
+def test_a_diverged_run_stops_at_once_and_is_no_result(tiny_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MNISTLIB_FAST", "0")
+    out = tmp_path / "r.json"
+    code = main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "lr=1e12", "--set", "epochs=3",
+                 "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1 and not out.exists() and "diverged" in captured.out
+    text = (tmp_path / "r.json.partial").read_text()
+    rec = json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    from mnistlib.results import why_not_a_result
+    assert rec["diverged"] and rec["epochs"] < 3 and why_not_a_result(rec).startswith("DIVERGED")
+
+
+def test_a_record_written_meanwhile_by_another_process_is_kept(tiny_root, tmp_path, capsys, monkeypatch):
+    """The no-replace rule holds when the record is written, not only before training starts."""
+    import mnistlib.runner
+    from tests.conftest import record
+    monkeypatch.setenv("MNISTLIB_FAST", "0")
+    out = tmp_path / "r.json"
+    theirs = json.dumps(record(0, [99.0] * 15))
+    real_fit = mnistlib.runner.fit
+
+    def fit_while_another_writes(*args, **kwargs):
+        run = real_fit(*args, **kwargs)
+        out.write_text(theirs)  # another study finished first
+        return run
+
+    monkeypatch.setattr(mnistlib.runner, "fit", fit_while_another_writes)
+    assert main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=1", "--out", str(out)]) == 0
+    assert out.read_text() == theirs
+    kept = list(tmp_path.glob("r.json.kept-*"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["recipe"]["epochs"] == 1
+    assert f"this run is kept in {kept[0]}" in capsys.readouterr().out
+
+
+def test_a_failing_write_keeps_the_old_record_and_the_epochs(tiny_root, tmp_path, capsys, monkeypatch):
+    """A full disk at the end: the old record stays byte for byte, no temporary file is left, and
+    the finished epochs go to the .partial file (or the temporary folder), said in one line."""
+    import errno
+    import mnistlib.results
+    monkeypatch.setenv("MNISTLIB_FAST", "0")
+    out = tmp_path / "out" / "r.json"
+    out.parent.mkdir()
+    out.write_text("{}")
+    real_dump, calls = json.dump, []
+
+    def full_disk(obj, f, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # 1: the epoch's .partial, 2: the final record, 3: the .partial again
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_dump(obj, f, **kwargs)
+
+    monkeypatch.setattr(mnistlib.results.json, "dump", full_disk)
+    code = main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=1", "--out", str(out),
+                 "--overwrite"])
+    assert code == 0 and out.read_text() == "{}"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.json", "r.json.partial"]
+    assert f"cannot write {out} (No space left on device); its 1 epoch(s) are in {out}.partial" in capsys.readouterr().out
+
+
+def test_sigterm_keeps_the_finished_epochs_like_ctrl_c(shared_root, tmp_path):
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "train", "iteration1", "--epochs", "15",
+                             "--data-root", str(shared_root), "--out", str(tmp_path / "r.json")],
+                            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MNISTLIB_FAST": "1"})
+    for line in proc.stdout:
+        if line.startswith("epoch  1 "):
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted: keeping the" in out and "finished epoch(s) are in" in out
+    rec = json.loads((tmp_path / "r.json.partial").read_text())
+    assert rec["interrupted"] and 1 <= rec["epochs"] < 15 and not (tmp_path / "r.json").exists()
+
+
+def test_two_studies_on_one_runs_folder_keep_every_record(tiny_root, tmp_path):
+    """The issue's case: a 1-epoch and a 2-epoch study of the same seeds, at the same time."""
+    env = {"MNISTLIB_FAST": "0"}
+    common = [sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "1", "--set",
+              "epochs=2", "--data-root", str(tiny_root), "--runs-dir", str(tmp_path)]
+    procs = [subprocess.Popen(common + extra, cwd=PROJECT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for extra in (["--epochs", "1"], [])]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    made = {p.name: json.loads(p.read_text())["epochs"] for p in tmp_path.glob("*.json")}
+    assert made == {"iteration1+epochs2-1of2epochs-seed0.json": 1, "iteration1+epochs2-1of2epochs-seed1.json": 1,
+                    "iteration1+epochs2-seed0.json": 2, "iteration1+epochs2-seed1.json": 2}

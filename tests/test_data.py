@@ -108,6 +108,16 @@ def test_foreign_file_is_named(tiny_root):
         load_mnist(tiny_root, download=False)
 
 
+@pytest.mark.parametrize("xdg", ["", "relative/cache"])
+def test_an_empty_or_relative_cache_home_is_ignored(monkeypatch, xdg):
+    """The XDG rule: only an absolute XDG_CACHE_HOME counts (else ~/.cache), so a read-only root's
+    files are never extracted into whatever folder Python was started in."""
+    from pathlib import Path
+    from mnistlib.mnist_files import _cache_root
+    monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    assert _cache_root(Path("/some/root")).parent == Path.home() / ".cache" / "mnistlib"
+
+
 def test_augmentation_is_the_identity_at_zero():
     x = torch.randn(6, 1, 28, 28)
     u = torch.rand(6, 3) * 2 - 1

@@ -33,7 +33,7 @@ def test_training_lowers_the_loss_and_is_deterministic(data):
 def test_record_has_the_documented_fields(data):
     run = fit(get_recipe("iteration2"), data, seed=3, epochs=2, progress=False, log=None, command=["x"])
     rec = json.loads(json.dumps(run.record()))
-    assert set(rec) == {"schema", "iteration", "params", "seed", "evaluated_on", "epochs_asked", "epochs", "interrupted",
+    assert set(rec) == {"schema", "iteration", "params", "seed", "evaluated_on", "epochs_asked", "epochs", "interrupted", "diverged",
                         "fast_mode", "recipe", "command", "environment", "history", "final_test_acc", "best_test_acc"}
     assert (rec["schema"], rec["iteration"], rec["params"], rec["seed"]) == (2, "iteration2", 8624, 3)
     assert (rec["epochs_asked"], rec["epochs"], rec["command"], rec["evaluated_on"]) == (2, 2, ["x"], "test")
