@@ -185,7 +185,7 @@ def test_bench_prints_a_ratio_last(shared_root):
     assert out.stdout.splitlines()[-1].startswith("speed-up: ")
 
 
-def test_interrupted_train_keeps_the_epochs_in_a_partial_file(shared_root, tmp_path, monkeypatch):
+def test_interrupted_train_keeps_the_epochs_in_a_partial_file(tiny_root, tmp_path, monkeypatch):
     import mnistlib.train as train
     real = train.evaluate
     calls = []
@@ -197,11 +197,12 @@ def test_interrupted_train_keeps_the_epochs_in_a_partial_file(shared_root, tmp_p
         return real(*args)
 
     monkeypatch.setattr(train, "evaluate", evaluate_then_interrupt)
-    out = tmp_path / "r.json"
+    out = tmp_path / "out" / "r.json"
+    out.parent.mkdir()
     out.write_text("{}")  # an earlier record must survive
-    code = main(["train", "iteration1", "--epochs", "5", "--data-root", str(shared_root), "--out", str(out), "--overwrite"])
+    code = main(["train", "iteration1", "--epochs", "5", "--data-root", str(tiny_root), "--out", str(out), "--overwrite"])
     assert code == 130 and out.read_text() == "{}"
-    rec = json.loads((tmp_path / "r.json.partial").read_text())
+    rec = json.loads((out.parent / "r.json.partial").read_text())
     assert rec["interrupted"] and rec["epochs"] == 2 and len(rec["history"]) == 2
 
 

@@ -24,6 +24,11 @@ def test_every_figure_the_readme_shows_exists():
         assert (PROJECT / path).is_file(), path
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_installs_everything_then_runs_the_readme_test_command_last():
     command = re.search(r"## Tests\n\n```bash\n(.+?)\n```", README).group(1)
-    assert command in (PROJECT / ".ci" / "run").read_text().splitlines()
+    lines = [line.strip() for line in (PROJECT / ".ci" / "run").read_text().splitlines()]
+    steps = [line for line in lines if line and not line.startswith(("#", "echo"))]
+    venv = next(i for i, line in enumerate(steps) if "-m venv .venv" in line)
+    requirements = next(i for i, line in enumerate(steps) if "pip install" in line and "-r requirements.txt" in line)
+    package = next(i for i, line in enumerate(steps) if "pip install" in line and "-e ." in line)
+    assert venv < requirements < package < len(steps) - 1 and steps[-1] == command
