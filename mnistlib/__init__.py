@@ -6,7 +6,7 @@ One import serves every notebook:
     recipe = ml.get_recipe("iteration1")     # model + training recipe, from the registry
     data = ml.load_mnist(device=ml.pick_device())  # both splits as tensors on the best device
     run = ml.fit(recipe, data, seed=0)       # tqdm bars; run.history, run.model
-    ml.show(ml.plot_history(run))
+    ml.show(ml.plot_history(run))            # the curves, and their caption
 
 Where things live. The lesson, read top-down:
     models.py    the networks: a layer list -> nn.Sequential
@@ -28,9 +28,9 @@ from .data import load_mnist
 from .machine import pick_device
 from .mnist_files import MNISTDataError
 from .models import count_params, make_net, summary
-from .plots import (plot_comparison, plot_effective_rf, plot_history, plot_misclassified, plot_receptive_fields,
-                    plot_seeds, save, show)
-from .recipes import RECIPES, Recipe, get_recipe
+from .plots import (plot_augmentations, plot_comparison, plot_effective_rf, plot_history, plot_misclassified,
+                    plot_receptive_fields, plot_schedule, plot_seeds, save, show)
+from .recipes import RECIPES, Recipe, diff, get_recipe
 from .results import load_records, results_table, save_run, summarize, validation_table, why_not_a_result
 from .rf import effective_rf, format_rf_table, layer_listing, receptive_field, spatial_rows
 from .train import Run, fit

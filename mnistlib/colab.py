@@ -31,7 +31,8 @@ def set_repository(new: str, root: Path = ROOT) -> list[Path]:
     changed = []
     for path in [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]:
         text = path.read_text()
-        updated = text.replace(f"github/{old}/", f"github/{new}/").replace(f"github.com/{old}", f"github.com/{new}")
+        updated = (text.replace(f"github/{old}/", f"github/{new}/").replace(f"github.com/{old}", f"github.com/{new}")
+                   .replace(f'REPOSITORY = \\"{old}\\"', f'REPOSITORY = \\"{new}\\"'))  # the Colab cell, in the JSON
         if updated != text:
             path.write_text(updated)
             changed.append(path)

@@ -9,6 +9,8 @@ class runs never overwrite the real figures.
 """
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,12 +18,13 @@ import torch
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from .data import MEAN, STD
-from .paths import FIGURES, ROOT
+from .data import MEAN, STD, Batches
+from .notebook import in_notebook
+from .paths import FIGURES
 from .recipes import RECIPES
 from .results import format_seeds, split_held_out, summarize, why_not_a_result
 from .rf import half_mass_side, receptive_field, spatial_rows
-from .train import predict
+from .train import make_schedule, predict
 
 TITLE = 12  # font sizes
 SMALL = 9
@@ -48,11 +51,17 @@ def save(fig, name: str, folder: Path = FIGURES) -> Path | None:
 
 
 def show(fig, name: str | None = None, folder: Path = FIGURES) -> None:
-    """In a notebook: print the figure's text alternative and, with a name, save it (the
-    caption names the file). Returns nothing, so the cell shows the figure and its caption only."""
-    path = save(fig, name, folder) if name else None
-    print(f"Figure: {fig.alt_text}" + (f" [{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}]"
-                                      if path else ""))
+    """Show the figure's caption, its text alternative, under it (as Markdown in a notebook, so
+    it wraps at word boundaries). With a name, the figure is also saved as figures/<name>.png,
+    but only while `python -m mnistlib notebooks` re-makes the committed notebooks
+    (MNISTLIB_SAVE_FIGURES=1): a student's own run never changes the project's files."""
+    if name and os.environ.get("MNISTLIB_SAVE_FIGURES") == "1":
+        save(fig, name, folder)
+    if in_notebook():
+        from IPython.display import Markdown, display
+        display(Markdown(f"*Figure: {fig.alt_text}*"))
+    else:
+        print(f"Figure: {fig.alt_text}")
 
 
 def plot_history(run, title: str | None = None):
@@ -97,6 +106,59 @@ def plot_history(run, title: str | None = None):
            f"{split} {h['test_acc']:.2f}%")
     return _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, warning,
                    legend_below=0.07)
+
+
+def plot_schedule(recipe, train_images: int = 60_000):
+    """The learning rate at every training step of `recipe`, from the scheduler training uses
+    (mnistlib.train.make_schedule), stepped as training steps it."""
+    steps = math.ceil(train_images / recipe.batch_size)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe.lr, momentum=recipe.momentum)
+    schedule, per_batch = make_schedule(recipe, optimizer, recipe.epochs, steps)
+    lrs = []
+    for _ in range(recipe.epochs):
+        for _ in range(steps):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            if per_batch:
+                schedule.step()
+        if not per_batch:
+            schedule.step()
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot([i / steps for i in range(len(lrs))], lrs, lw=1.8)
+    ax.set(xlabel="epochs trained", ylabel="learning rate", xlim=(0, recipe.epochs), ylim=(0, max(lrs) * 1.1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    peak = lrs.index(max(lrs))
+    if len(set(lrs)) == 1:
+        what = f"constant {lrs[0]:g}"
+    elif per_batch:
+        what = (f"one-cycle: from {lrs[0]:.2g} up to {max(lrs):g} at {100 * peak / len(lrs):.0f}% of the steps, "
+                f"then down to {lrs[-1]:.1g}")
+    else:
+        what = f"{lrs[0]:g}, x{recipe.gamma:g} after epochs {', '.join(map(str, recipe.milestones))}"
+    return _finish(fig, f"{recipe.name}: learning rate per step ({steps} steps an epoch)",
+                   f"{recipe.name}'s learning rate over {recipe.epochs} epochs: {what}")
+
+
+def plot_augmentations(recipe, data, index: int = 0, n: int = 7, seed: int = 0):
+    """One training digit as `recipe`'s training batches see it: the digit itself, then `n`
+    draws of the recipe's rotation, shift and zoom, made by the training batches' own code
+    (mnistlib.data.Batches)."""
+    x = data.train_x[index: index + 1].expand(n, -1, -1, -1)
+    y = data.train_y[index: index + 1].expand(n)
+    augmented = next(iter(Batches(x, y, n, seed, recipe.rotate, recipe.translate, recipe.scale)))[0]
+    fig, axes = plt.subplots(1, n + 1, figsize=(1.5 * (n + 1), 2.1))
+    for k, (ax, img) in enumerate(zip(axes, [data.train_x[index], *augmented])):
+        ax.imshow((img.squeeze().float().cpu() * STD + MEAN).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title("the digit" if k == 0 else f"draw {k}", fontsize=SMALL)
+    parts = [f"rotation up to ±{recipe.rotate:g}°" if recipe.rotate else "",
+             f"shift up to {100 * recipe.translate:g}% of the image" if recipe.translate else "",
+             f"zoom up to ±{100 * recipe.scale:g}%" if recipe.scale else ""]
+    what = ", ".join(p for p in parts if p) or "no augmentation: every epoch sees the digits as they are"
+    return _finish(fig, f"{recipe.name}'s training batches: {what}",
+                   f"one training digit and {n} draws of {recipe.name}'s augmentation ({what})")
 
 
 @torch.inference_mode()
@@ -178,14 +240,35 @@ def plot_seeds(records: list[dict], title: str | None = None):
     return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {count}", alt)
 
 
+def _label_points(ax, points: list[tuple[float, float, str, str]], fontsize: int = 8) -> None:
+    """Label each (x, y, text, colour) point beside it, trying a few places around it and taking
+    the first whose box overlaps no label placed before and no other point."""
+    ax.figure.canvas.draw()  # the data-to-pixel transform, with the axes' final limits
+    to_px = ax.transData.transform
+    dots = [to_px((x, y)) for x, y, _, _ in points]
+    boxes = []
+    char, line = fontsize * 0.6 * ax.figure.dpi / 72, fontsize * 1.3 * ax.figure.dpi / 72
+    for (x, y, text, colour), (px, py) in zip(points, dots):
+        width = char * len(text)
+        for dx, dy in ((7, 3), (7, -line - 2), (-width - 7, 3), (-width - 7, -line - 2), (7, line + 4),
+                       (7, -2 * line - 6), (-width / 2, line + 6), (-width / 2, -2 * line - 6)):
+            box = (px + dx, py + dy, px + dx + width, py + dy + line)
+            clear = all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in boxes)
+            if clear and not any(box[0] - 3 <= qx <= box[2] + 3 and box[1] - 3 <= qy <= box[3] + 3 for qx, qy in dots):
+                break
+        boxes.append(box)
+        ax.annotate(text, (x, y), xytext=(dx * 72 / ax.figure.dpi, dy * 72 / ax.figure.dpi), textcoords="offset points",
+                    fontsize=fontsize, color=colour)
+
+
 def plot_comparison(records_by_name: dict[str, list[dict]]):
     """All iterations: mean test curve over seeds (every epoch, the late ones enlarged in an
     inset), and params vs final-epoch accuracy (± std), with the write-up's single best-epoch
-    claims as hollow grey markers. Tuning seeds only: held-out seeds are reported beside them,
-    not mixed in."""
-    fig, (curves, scatter) = plt.subplots(1, 2, figsize=(12, 4.4))
+    claims as hollow grey markers, each labelled as the write-up's. Tuning seeds only: held-out
+    seeds are reported beside them, not mixed in."""
+    fig, (curves, scatter) = plt.subplots(1, 2, figsize=(12, 4.8))
     late = curves.inset_axes([0.4, 0.1, 0.57, 0.5])
-    claimed, placed, lows = False, [], []
+    labels, lows = [], []
     for name, records in records_by_name.items():
         records = split_held_out(records)[0]
         if not records:
@@ -197,15 +280,11 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
         lows.append(min(mean))
         s = summarize(records)
         scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4, color=line.get_color())
-        near = sum(abs(s["params"] - p) < 400 and abs(s["final_mean"] - m) < 0.1 for p, m in placed)
-        scatter.annotate(name, (s["params"], s["final_mean"]), textcoords="offset points", xytext=(6, 4 - 12 * near),
-                         fontsize=8)  # a second label near the same point goes below the first
-        placed.append((s["params"], s["final_mean"]))
+        labels.append((s["params"], s["final_mean"], name, line.get_color()))
         claim = RECIPES[name].reported if name in RECIPES else {}
         if "best_test_acc" in claim:
-            scatter.plot(claim["params"], claim["best_test_acc"], "o", mfc="none", color="grey",
-                         label="write-up (best epoch, one run)" if not claimed else None)
-            claimed = True
+            scatter.plot(claim["params"], claim["best_test_acc"], "o", mfc="none", color="grey")
+            labels.append((claim["params"], claim["best_test_acc"], f"write-up's {name} (best epoch, one run)", "grey"))
     curves.set(xlabel="epoch", ylabel="test accuracy (%), mean over seeds")
     curves.set_title("test accuracy, every epoch", fontsize=TITLE)
     curves.set_ylim(min(lows) - 0.5, 100)
@@ -213,16 +292,17 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     late.tick_params(labelsize=7)
     scatter.set(xlabel="trainable parameters", ylabel="final-epoch test accuracy (%)")
     scatter.set_title("size vs accuracy (mean ± std over seeds)", fontsize=TITLE)
+    xs = [x for x, _, _, _ in labels]
+    scatter.set_xlim(min(xs) - 0.25 * (max(xs) - min(xs)), max(xs) + 0.35 * (max(xs) - min(xs)))
     for ax in (curves, late, scatter):
         ax.axhline(99.4, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
-    handles, labels = curves.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=SMALL, frameon=False)
-    if claimed:
-        scatter.legend(fontsize=8, loc="lower right")
-    names = ", ".join(n for n, recs in records_by_name.items() if split_held_out(recs)[0])
-    return _finish(fig, "", f"mean test accuracy per epoch and parameters against final-epoch test accuracy for {names}",
-                   legend_below=0.06)
+    handles, names = curves.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=SMALL, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _label_points(scatter, labels)
+    return _finish(fig, "", f"mean test accuracy per epoch, and parameters against final-epoch test accuracy, for "
+                   f"{', '.join(names)}; grey circles: the write-up's best-epoch claims", legend_below=0.06)
 
 
 def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):

@@ -59,8 +59,20 @@ class Recipe:
         return make_net(self.cfg, self.head, self.dropout)
 
     def __str__(self) -> str:
-        """One field a line (the repr stays the dataclass's one-liner)."""
-        return "\n".join(f"{f.name:<16}{getattr(self, f.name)!r}" for f in fields(self) if f.name != "reported")
+        """The fields in force, one a line, as `replace(recipe, field=...)` names them: a
+        schedule's settings only under that schedule, dropout, weight decay, label smoothing and
+        each augmentation only when on (the repr stays the dataclass's one-liner)."""
+        stepped = self.schedule == "step" and self.milestones
+        shown = [f.name for f in fields(self) if f.name not in ("reported", "summary") and (
+            getattr(self, f.name) or f.name in ("head", "momentum"))]
+        shown = [n for n in shown if n not in ("schedule", "milestones", "gamma") or stepped or n == "schedule"]
+        notes = {"lr": "constant" if self.schedule == "step" and not self.milestones else
+                 "the one-cycle peak" if self.schedule == "onecycle" else "at the start",
+                 "schedule": "OneCycleLR, stepped per batch" if self.schedule == "onecycle" else "MultiStepLR",
+                 "gamma": "LR x gamma after each milestone epoch"}
+        if self.schedule == "step" and not self.milestones:
+            shown.remove("schedule")
+        return "\n".join(f"{n:<16}{getattr(self, n)!r}" + (f"  # {notes[n]}" if n in notes else "") for n in shown)
 
     def to_dict(self) -> dict:
         """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims)."""
@@ -204,6 +216,26 @@ ITERATION7 = replace(
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3, ITERATION4, ITERATION5,
                                                    ITERATION6, ITERATION7)}
+
+
+BUILDS_ON = {"iteration2": "iteration1", "iteration3": "iteration2", "iteration4": "iteration3",
+             "iteration5": "iteration4", "iteration6": "iteration5", "iteration7": "iteration5"}
+
+
+def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
+    """Print what changed from `previous` (default: the iteration `recipe` builds on), a field a
+    line, `old -> new`, and the parameter counts."""
+    from .models import count_params
+    if previous is None and recipe.name not in BUILDS_ON:
+        print(f"{recipe.name} is the first iteration: nothing to compare it with")
+        return
+    previous = previous or RECIPES[BUILDS_ON[recipe.name]]
+    print(f"{recipe.name} against {previous.name}:")
+    for f in fields(Recipe):
+        old, new = getattr(previous, f.name), getattr(recipe, f.name)
+        if f.name not in ("name", "summary", "reported") and old != new:
+            print(f"  {f.name:<16}{old!r} -> {new!r}")
+    print(f"  {'parameters':<16}{count_params(previous.build()):,} -> {count_params(recipe.build()):,}")
 
 
 def get_recipe(name: str) -> Recipe:

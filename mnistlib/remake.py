@@ -45,7 +45,8 @@ def normalise_file(path: Path) -> None:
 
 def execute(path: Path, data_root: Path, threads: int = 1) -> float:
     """Run one notebook in place, in full mode; returns the seconds it took."""
-    env = {**os.environ, "MNISTLIB_DATA": str(data_root), "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, "MNISTLIB_DATA": str(data_root), "OMP_NUM_THREADS": str(threads),
+           "MNISTLIB_SAVE_FIGURES": "1"}  # only here do the notebooks' figures go to figures/
     env.pop("MNISTLIB_FAST", None)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",

@@ -198,6 +198,6 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
 
 
 def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:
-    return (f"epoch {h['epoch']:>2}  lr {h['lr']:<7g} train loss {h['train_loss']:.4f} acc {h['train_acc']:6.2f}"
+    return (f"epoch {h['epoch']:>2}  lr {h['lr']:<8.2g} train loss {h['train_loss']:.4f} acc {h['train_acc']:6.2f}"
             f"  {'val' if split == 'validation' else 'test'} loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s"
             + ("  (FAST MODE: not a result)" if fast else ""))

@@ -30,7 +30,7 @@ def test_help():
     assert out.returncode == 0 and all(c in out.stdout for c in ("list", "summary", "train", "study", "bench"))
 
 
-@pytest.mark.parametrize("args, fragment", [
+BAD_INPUT = [  # (arguments, expected line fragment): each refused in one line, before any work
     (["train", "iteration9"], "unknown iteration 'iteration9'; choose from: iteration1"),
     (["summary", "resnet"], "unknown iteration 'resnet'"),
     (["train", "iteration1", "--epochs", "0"], "epochs must be a whole number from 1 to 15"),
@@ -50,16 +50,7 @@ def test_help():
     (["train", "iteration1", "--set", "epochs=0"], "epochs must be a whole number from 1 to 15"),
     (["train", "iteration1", "--set", "schedule=cosine"], "schedule must be one of step, onecycle"),
     (["study", "iteration1", "--set", "head=dense"], "head must be one of gap, conv"),
-])
-def test_bad_input_is_one_line_and_nonzero_before_any_work(args, fragment, capsys, monkeypatch):
-    import mnistlib.runner
-    monkeypatch.setattr(mnistlib.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    err = capsys.readouterr().err
-    assert code != 0 and fragment in err and len(err.strip().splitlines()) == 1, err
+]
 
 
 def test_unusable_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
@@ -232,7 +223,7 @@ def test_ctrl_c_during_study_jobs_keeps_each_workers_finished_epochs(shared_root
 
 # --- probes: every bad input and fault answered in one line, before any training --------------
 
-PROBES = [  # (arguments, environment, expected line fragment)
+PROBES = [(args, {}, fragment) for args, fragment in BAD_INPUT] + [  # (arguments, environment, expected line)
     (["train", "iteration1", "--epochs", "16"], {}, "epochs must be a whole number from 1 to 15"),
     (["train", "iteration1", "--epochs", "1000"], {}, "epochs must be a whole number from 1 to 15"),
     (["train", "iteration1", "--set", "epochs=5", "--epochs", "6"], {}, "--epochs 6 is more than the recipe's 5"),

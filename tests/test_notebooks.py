@@ -1,6 +1,10 @@
 """The committed notebooks: executed in full mode, thin, each with its Colab badge."""
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -43,7 +47,7 @@ def test_colab_badge_and_install_cell(path):
              f"(https://colab.research.google.com/github/{repository()}/blob/main/notebooks/{path.name})")
     assert badge in "".join(cells(path, "markdown")[0]["source"])
     setup = "".join(cells(path)[0]["source"])
-    assert 'os.path.isdir("/content")' in setup and f"github.com/{repository()} " in setup
+    assert 'os.path.isdir("/content")' in setup and f'REPOSITORY = "{repository()}"' in setup
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -70,8 +74,8 @@ def test_every_stored_figure_has_a_text_alternative(path):
         outputs = c.get("outputs", [])
         for i, o in enumerate(outputs):
             if "image/png" in o.get("data", {}):
-                caption = [text_of({"outputs": [other]}) for other in outputs if other is not o]
-                assert any(line.startswith("Figure: ") for text in caption for line in text.splitlines()), \
+                caption = ["".join(other.get("data", {}).get("text/markdown", "")) for other in outputs if other is not o]
+                assert any(text.startswith("*Figure: ") and "figures/" not in text for text in caption), \
                     "".join(c["source"])
 
 
@@ -106,3 +110,87 @@ def test_iteration_notebooks_differ_only_in_prose_and_name():
     strip = lambda p: ["".join(c["source"]).replace(p.stem.split("_")[1], "NAME") for c in cells(p)]
     first, *others = (strip(PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb") for n in (1, 2, 3, 4, 5, 6, 7))
     assert all(other == first for other in others)
+
+
+STUDENT_PLUMBING = ("data.fast", "TRY or", "NBVAL", "MNISTLIB_FAST")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_student_cells_carry_no_test_plumbing(path):
+    for c in cells(path):
+        source = "".join(c["source"])
+        assert not any(word in source for word in STUDENT_PLUMBING), source
+    for c in cells(path, "markdown"):
+        assert "fast mode" not in "".join(c["source"]).lower()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7])
+def test_iteration_notebooks_teach_what_changed_with_exercises_and_the_recipe_drawn(n):
+    path = PROJECT / "notebooks" / f"0{n}_iteration{n}.ipynb"
+    sources = ["".join(c["source"]) for c in cells(path)]
+    assert any(s.startswith("ml.diff(recipe)") for s in sources)  # a generated diff from the previous iteration
+    assert "EPOCHS = 15  # class time: e.g. 3" in "\n".join(sources)
+    for plot in ("plot_schedule(recipe)", "plot_augmentations(recipe, data)"):
+        drawn = next(c for c in cells(path) if plot in "".join(c["source"]))
+        assert any("image/png" in o.get("data", {}) for o in drawn["outputs"]), plot
+    prose = ["".join(c["source"]) for c in cells(path, "markdown")]
+    exercises = next(p for p in prose if p.startswith("## Exercises"))
+    assert exercises.count("<details>") >= 2 and exercises.count("<details>") == exercises.count("</details>")
+    assert "docs/methods.md" in prose[-1]  # provenance: one line, linking the methods page
+
+
+def test_a_students_full_run_changes_no_project_file(tmp_path):
+    """Every cell of notebook 01 run in full mode in a copy of the project (training patched to
+    one short step that reads as a complete 15-epoch result): git status stays clean."""
+    clone = tmp_path / "project"
+    files = subprocess.run(["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT / name, clone / name)
+    git = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=clone,
+                                       capture_output=True, text=True, check=True).stdout
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "copy")
+    script = """
+import json, sys
+from dataclasses import replace
+import mnistlib
+real_fit = mnistlib.fit
+def fit(recipe, data, seed=0, epochs=None, **kwargs):  # one step on 256 images, shown as 15 epochs
+    run = real_fit(recipe, replace(data, train_x=data.train_x[:256], train_y=data.train_y[:256]), seed=seed, epochs=1,
+                   progress=False, log=None)
+    run.history = [{**run.history[0], "epoch": e} for e in range(1, 16)]
+    run.epochs_asked = 15
+    return run
+mnistlib.fit = fit
+namespace = {}
+for cell in json.load(open(sys.argv[1]))["cells"]:
+    if cell["cell_type"] == "code":
+        exec("".join(cell["source"]), namespace)
+assert mnistlib.why_not_a_result(namespace["run"]) is None  # it reads as a result: the old code saved its figures
+"""
+    env = {**os.environ, "MNISTLIB_FAST": "0", "PYTHONPATH": str(clone), "MPLBACKEND": "Agg"}
+    env.pop("MNISTLIB_SAVE_FIGURES", None)
+    subprocess.run([sys.executable, "-c", script, "01_iteration1.ipynb"], cwd=clone / "notebooks", env=env, check=True,
+                   capture_output=True, text=True, timeout=300)
+    assert git("status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("address, url, message", [
+    ("YOUR-GITHUB-USER/mnistlib", None, "Not published yet: publish the project and run `python -m mnistlib colab"),
+    ("someone/mnistlib", "file:///nonexistent/", "Could not clone github.com/someone/mnistlib: check the address"),
+])
+def test_the_colab_cell_fails_in_one_clear_line(tmp_path, address, url, message):
+    """Run as on Colab (a stand-in for /content): unpublished, or the clone failing, it stops at once."""
+    source = "".join(cells(NOTEBOOKS[1])[0]["source"])
+    content = tmp_path / "content"
+    content.mkdir()
+    source = source.replace('"/content', f'"{content}')
+    source = re.sub(r'REPOSITORY = "[^"]+"', f'REPOSITORY = "{address}"', source)
+    if url:
+        source = source.replace("https://github.com/", url)
+    with pytest.raises(SystemExit) as stop:
+        exec(source, {})
+    assert str(stop.value).startswith(message) and "\n" not in str(stop.value)
+    assert not (content / "mnistlib").exists()

@@ -42,6 +42,34 @@ def data(n, fast=False):
     return MNISTTensors(x, y, x, y, fast=fast)
 
 
+def test_only_the_remake_command_saves_a_notebooks_figures(tmp_path, monkeypatch):
+    fig = plots.plot_history(record(0, [91.0, 97.0])["history"], "t")
+    plots.show(fig, "curves", tmp_path)
+    assert not (tmp_path / "curves.png").exists()
+    monkeypatch.setenv("MNISTLIB_SAVE_FIGURES", "1")  # as `python -m mnistlib notebooks` sets it
+    plots.show(fig, "curves", tmp_path)
+    assert (tmp_path / "curves.png").is_file()
+
+
+def test_schedule_and_augmentation_figures_come_from_the_training_code():
+    from mnistlib.recipes import get_recipe
+    fig = plots.plot_schedule(get_recipe("iteration4"))
+    lrs = fig.axes[0].lines[0].get_ydata()
+    assert len(lrs) == 15 * 938 and abs(list(lrs).index(max(lrs)) - 0.3 * len(lrs)) <= 1
+    assert "one-cycle: from 0.004 up to 0.1 at 30% of the steps" in fig.alt_text
+    assert "0.1, x0.1 after epochs 6, 13" in plots.plot_schedule(get_recipe("iteration3")).alt_text
+    assert "constant 0.01" in plots.plot_schedule(get_recipe("iteration1")).alt_text
+    digits = data(4)
+    digits.train_x[0, 0, 10:18, 12:16] = 3.0  # a bar
+    fig = plots.plot_augmentations(get_recipe("iteration4"), digits, n=5)
+    shown = [ax.images[0].get_array() for ax in fig.axes]
+    assert len(shown) == 6 and all(not (a == shown[0]).all() for a in shown[1:])  # each draw moves the digit
+    assert "rotation up to ±7°, shift up to 10% of the image, zoom up to ±9%" in fig.alt_text
+    fig = plots.plot_augmentations(get_recipe("iteration1"), digits, n=3)
+    assert all((ax.images[0].get_array() == fig.axes[0].images[0].get_array()).all() for ax in fig.axes)
+    assert "no augmentation" in fig.alt_text
+
+
 def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys):
     history = record(0, [91.0, 97.0, 98.5, 99.0, 99.1, 99.2, 99.3])["history"]
     history[0]["train_acc"] = 85.0  # the lowest point of either curve sets the axis
@@ -50,9 +78,9 @@ def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys)
     assert len(acc.lines) == 3 and acc.get_ylim()[0] < 85.0  # train, test, 99.4 line; nothing cut
     assert len(fig.axes) == 2 and len(acc.child_axes) == 1  # accuracy with an inset on the late epochs, loss
     assert "final epoch: train 99.00%, test 99.30%" in fig.alt_text
-    assert plots.show(fig, "curves", tmp_path) is None and (tmp_path / "curves.png").is_file()
+    assert plots.show(fig, "curves", tmp_path) is None and not (tmp_path / "curves.png").exists()  # a student's run
     out = capsys.readouterr().out
-    assert out.startswith("Figure: accuracy and loss per epoch over 7 epoch(s)") and str(tmp_path / "curves.png") in out
+    assert out.startswith("Figure: accuracy and loss per epoch over 7 epoch(s)") and "curves.png" not in out
     recs = [record(s, [97.0 + s, 99.0, 99.0, 99.0, 99.0, 99.1 + s / 10]) for s in range(3)]
     one = plots.plot_history(history[:1], "one epoch")  # a class-time or fast-mode run: the tick is epoch 1
     assert [t for t in one.axes[0].get_xticks() if 0.5 <= t <= 1.5] == [1.0]
