@@ -26,7 +26,7 @@ from .paths import NOTEBOOKS, RUNS_DIR, USER_RUNS_DIR
 from .recipes import RECIPES, Recipe, check_field, get_recipe, literal
 from .remake import normalise_file, remake
 from .rf import format_rf_table, receptive_field
-from .runner import Job, check_outputs, load, run_seeds, train_one
+from .runner import Job, check_outputs, load, run_seeds, stop_once, train_one
 
 SETTABLE = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
 
@@ -299,27 +299,22 @@ def main(argv=None) -> int:
 
     args = p.parse_args(argv)
     args.argv = argv
-    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {sig: signal.signal(sig, stop_once) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         code = args.func(args) or 0
     except (MNISTDataError, ValueError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         code = 1
+    except OSError as e:  # e.g. a read-only README for `colab`, a full disk for `figures`
+        print(f"{p.prog}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:
         print(f"{p.prog}: interrupted", file=sys.stderr)
         return 130  # signals stay ignored until the process has ended: no traceback at exit
-    if signal.getsignal(signal.SIGINT) is _interrupt:  # not interrupted (e.g. main() called by a test)
+    if signal.getsignal(signal.SIGINT) is stop_once:  # no signal came (e.g. main() called by a test)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-    return code
-
-
-def _interrupt(signum, frame):
-    """Ctrl-C or SIGTERM: stop as Ctrl-C does (the finished epochs are kept); a second one, while
-    they are being kept, is ignored, so the command ends in one line, with no traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    return code  # after a signal, signals stay ignored until the process ends: no traceback at exit
 
 
 if __name__ == "__main__":

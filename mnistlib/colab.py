@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .paths import ROOT
 
-PLACEHOLDER = "YOUR-GITHUB-USER/mnistlib"  # until the project is published
 NAME = r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_.-]{1,100}"  # GitHub's OWNER/NAME rules
 
 

@@ -1,8 +1,9 @@
 """Every figure the notebooks and the CLI show, one function each.
 
 Each returns its matplotlib Figure (notebooks display it inline) with a one-line text
-alternative in `fig.alt_text`. `show(fig, name)` prints that line under the figure and saves
-figures/<name>.png, except for a figure drawn from a run that is not a result
+alternative in `fig.alt_text`. `show(fig, name)` shows that line as the figure's caption and,
+while `python -m mnistlib notebooks` re-makes the notebooks, saves figures/<name>.png, except
+for a figure drawn from a run that is not a result
 (mnistlib.results.why_not_a_result: fast-mode data, fewer epochs than its recipe's, the
 validation split, a variant): its title says so and it is never saved, so tests and short
 class runs never overwrite the real figures.
@@ -293,16 +294,17 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     scatter.set(xlabel="trainable parameters", ylabel="final-epoch test accuracy (%)")
     scatter.set_title("size vs accuracy (mean ± std over seeds)", fontsize=TITLE)
     xs = [x for x, _, _, _ in labels]
-    scatter.set_xlim(min(xs) - 0.25 * (max(xs) - min(xs)), max(xs) + 0.35 * (max(xs) - min(xs)))
+    spread = max(xs) - min(xs) or max(xs)  # one point: room around it all the same
+    scatter.set_xlim(min(xs) - 0.25 * spread, max(xs) + 0.35 * spread)
     for ax in (curves, late, scatter):
         ax.axhline(99.4, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
     handles, names = curves.get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=SMALL, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    _label_points(scatter, labels)
-    return _finish(fig, "", f"mean test accuracy per epoch, and parameters against final-epoch test accuracy, for "
-                   f"{', '.join(names)}; grey circles: the write-up's best-epoch claims", legend_below=0.06)
+    fig = _finish(fig, "", f"mean test accuracy per epoch, and parameters against final-epoch test accuracy, for "
+                  f"{', '.join(names)}; grey circles: the write-up's best-epoch claims", legend_below=0.06)
+    _label_points(scatter, labels)  # after the layout, which would move the axes under the labels
+    return fig
 
 
 def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):

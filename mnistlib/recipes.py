@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import torch
 from torch import nn
 
-from .models import make_net
+from .models import count_params, make_net
 
 SCHEDULES = ("step", "onecycle")
 HEADS = ("gap", "conv")
@@ -70,6 +70,8 @@ class Recipe:
                  "the one-cycle peak" if self.schedule == "onecycle" else "at the start",
                  "schedule": "OneCycleLR, stepped per batch" if self.schedule == "onecycle" else "MultiStepLR",
                  "gamma": "LR x gamma after each milestone epoch"}
+        if self.schedule == "onecycle":  # OneCycleLR's default cycle_momentum overrides SGD's momentum
+            notes["momentum"] = "not in force: OneCycleLR cycles it from 0.95 to 0.85 and back"
         if self.schedule == "step" and not self.milestones:
             shown.remove("schedule")
         return "\n".join(f"{n:<16}{getattr(self, n)!r}" + (f"  # {notes[n]}" if n in notes else "") for n in shown)
@@ -225,7 +227,8 @@ BUILDS_ON = {"iteration2": "iteration1", "iteration3": "iteration2", "iteration4
 def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
     """Print what changed from `previous` (default: the iteration `recipe` builds on), a field a
     line, `old -> new`, and the parameter counts."""
-    from .models import count_params
+    if previous is None and changes(recipe.to_dict()):  # a variant: against its registered recipe
+        previous = RECIPES[recipe.name]
     if previous is None and recipe.name not in BUILDS_ON:
         print(f"{recipe.name} is the first iteration: nothing to compare it with")
         return

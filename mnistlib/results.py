@@ -85,11 +85,11 @@ def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
 def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test", epochs: int | None = None,
                 fast: bool = False) -> Path:
     """runs_dir/[validation/]<slug>[-fast | -<E>of<N>epochs]-seed<S>.json: the slug names a
-    variant's changes, and a fast-mode or short run (fewer epochs than its recipe's) is named
+    variant's changes, and a fast-mode run or one of another length than its recipe's is named
     apart, so it never meets the full run's record."""
     folder = validation_dir(runs_dir) if split == "validation" else Path(runs_dir)
     epochs = epochs or recipe.epochs
-    kind = "-fast" if fast else f"-{epochs}of{recipe.epochs}epochs" if epochs < recipe.epochs else ""
+    kind = "-fast" if fast else f"-{epochs}of{recipe.epochs}epochs" if epochs != recipe.epochs else ""
     return folder / f"{slug(recipe.to_dict())}{kind}-seed{seed}.json"
 
 
@@ -165,8 +165,8 @@ def save_record(record: dict, path: str | Path, overwrite: bool = True) -> None:
 
 def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Path | None:
     """Keep a run (mnistlib.train.Run) from a notebook as a record in runs_dir, named like the
-    CLI's (runs/[validation/]NAME[+CHANGES]-seedS.json; an interrupted run: that + .partial).
-    A fast-mode run is not kept (None)."""
+    CLI's (runs/[validation/]NAME[+CHANGES][-EofNepochs]-seedS.json; an interrupted or diverged
+    run: that + .partial). A fast-mode run is not kept (None)."""
     if run.fast:
         return None
     record = run.record()
@@ -190,10 +190,12 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
         return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
     if record["fast_mode"]:
         return "FAST MODE: 1 epoch on a few thousand images, a smoke test, not a result"
-    if epochs < planned:
-        return f"SHORT RUN: {epochs} of {planned} epochs, not the recipe's result"
-    if record["interrupted"] or not epochs == asked == planned:
+    if record["interrupted"] or epochs != asked:
         return f"INTERRUPTED: {epochs} of {asked} epochs asked, not a result"
+    if asked < planned:
+        return f"SHORT RUN: {epochs} of {planned} epochs, not the recipe's result"
+    if asked > planned:
+        return f"LONG RUN: {epochs} epochs, more than the recipe's {planned}, not its result"
     if record["evaluated_on"] != split:
         return (f"{record['evaluated_on'].upper()} SPLIT: for choosing between recipes, not a test result"
                 if split == "test" else f"{record['evaluated_on'].upper()} SPLIT, not a {split}-split run")
@@ -217,6 +219,11 @@ def read_record(path: Path) -> dict:
         raise ValueError(f"{path} is not a run record (no schema): move it away, or re-make it")
     if record["schema"] == SCHEMA:
         wrong = [k for k, kind in FIELDS.items() if not isinstance(record.get(k), kind)]
+        recipe, history = record.get("recipe"), record.get("history")
+        if isinstance(recipe, dict) and not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("epochs"), int)):
+            wrong.append("recipe name or epochs")
+        if isinstance(history, list) and not all(isinstance(h, dict) and "test_acc" in h for h in history):
+            wrong.append("history entries")
         if wrong:
             raise ValueError(f"{path} is not a whole schema-{SCHEMA} record ({', '.join(wrong)} missing or of the "
                              "wrong type): move it away, or re-make it")
@@ -232,10 +239,12 @@ def read_records(runs_dir: Path):
         yield read_record(path)
 
 
-def no_results_reason(runs_dir: Path, split: str = "test") -> str:
-    """Why a runs folder gives no table: how many records it holds, and why none is a result."""
-    why = Counter((why_not_a_result(r, split, registered=split == "test") or "").split(":")[0]
-                  for r in read_records(validation_dir(runs_dir) if split == "validation" else runs_dir))
+def no_results_reason(runs_dir: Path, split: str = "test", names=None) -> str:
+    """Why a runs folder gives no table (of the iterations `names`, default all): how many of
+    their records it holds, and why none is a result."""
+    records = [r for r in read_records(validation_dir(runs_dir) if split == "validation" else runs_dir)
+               if names is None or r.get("iteration") in names]
+    why = Counter(why_not_a_result(r, split, registered=split == "test").split(":")[0] for r in records)
     found = f"{sum(why.values())} record(s), none a result" + (
         f" ({', '.join(f'{n} {reason}' for reason, n in why.most_common())})" if why else "")
     hint = {"test": "; the validation-split runs: `table --validation`",
@@ -311,7 +320,7 @@ def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
                 f"| {label} | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f} ± {s['final_std']:.2f}** | "
                 f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['best_mean']:.2f} | {s['train_mean']:.2f} | {claim_text} |")
     if len(rows) == 2:
-        raise ValueError(f"no results in {runs_dir} ({no_results_reason(runs_dir)}): make them with "
+        raise ValueError(f"no results in {runs_dir} ({no_results_reason(runs_dir, names=names)}): make them with "
                          "`python -m mnistlib study NAME`")
     return "\n".join(rows)
 

@@ -47,6 +47,14 @@ class Job:
         return self.epochs or default_epochs(self.recipe, self.fast)
 
 
+def stop_once(signum, frame):
+    """Ctrl-C, SIGTERM or the parent's SIGUSR1: stop as Ctrl-C does (fit keeps the finished
+    epochs); a second signal, while they are being kept, is ignored, so nothing is cut short."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
     """Refuse now, before any epoch, what would fail or destroy a record at the end (the
     no-replace rule is checked again as each record is written: mnistlib.results.save_record)."""
@@ -70,37 +78,35 @@ def load(job: Job):
 
 
 def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=None) -> dict:
-    """Train one seed. A complete run is written to `out`; after each epoch, and on Ctrl-C, the
-    run so far goes to `out`.partial, so an interrupt loses nothing and never overwrites an
-    earlier complete record."""
+    """Train one seed. A complete run is written to `out`; after each epoch, and when it is
+    interrupted or diverges, the run so far goes to `out`.partial, so an interrupt loses nothing
+    and never overwrites an earlier complete record."""
     log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
     partial = out.with_name(out.name + ".partial")
     log(f"{job.recipe.name}, seed {seed}: {job.recipe.summary}")
-    unsaved: list[str] = []  # why the last .partial could not be written, if it could not
+    said = []  # a failing .partial is said once
 
     def save_partial(run):
         try:
             results.save_record(run.record(), partial)
-            unsaved.clear()
         except OSError as e:  # e.g. a full disk: training goes on, the record is tried again at the end
-            if not unsaved:
+            if not said:
                 log(f"seed {seed}: cannot write {partial} ({e.strerror or e}); training goes on")
-            unsaved[:] = [e.strerror or str(e)]
+                said.append(True)
 
     run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
               deterministic=job.deterministic, command=job.command, on_epoch=save_partial)
     record = run.record()
     if run.interrupted or run.diverged:
         if run.history:
-            keep(record, partial, log, seed)
+            place = keep(record, partial, log, seed)
             what = "diverged" if run.diverged else "interrupted"
-            log(f"seed {seed}: {what}; the {len(run.history)} finished epoch(s) are in {partial}")
+            log(f"seed {seed}: {what}; the {len(run.history)} finished epoch(s) are in {place}")
         return record
     try:
         results.save_record(record, out, overwrite=job.overwrite)
     except ValueError as e:  # another process wrote a different run there while this one trained
-        kept = out.with_name(f"{out.name}.kept-{os.getpid()}")
-        keep(record, kept, log, seed)
+        kept = keep(record, out.with_name(f"{out.name}.kept-{os.getpid()}"), log, seed)
         log(f"seed {seed}: {e}; this run is kept in {kept}")
         return record
     except OSError as e:
@@ -112,9 +118,9 @@ def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=N
     return record
 
 
-def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> None:
-    """Write `record` to `path`, or, if even that fails, to the temporary folder; one line says
-    where it went, and only a failure of both raises (ValueError, one line)."""
+def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> Path:
+    """Write `record` to `path`, or, if even that fails, to the temporary folder, and return where
+    it went; a line says so when something failed, and only a failure of both raises (ValueError)."""
     for place in (path, Path(tempfile.gettempdir()) / path.name):
         try:
             results.save_record(record, place)
@@ -123,7 +129,7 @@ def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> No
             continue
         if why:
             log(f"seed {seed}: {why}; its {record['epochs']} epoch(s) are in {place}")
-        return
+        return place
     raise ValueError(f"{why}, nor anything in {tempfile.gettempdir()}: seed {seed}'s epochs are lost; free some space")
 
 
@@ -131,8 +137,8 @@ def _worker(job: Job, todo, events) -> None:
     """One --jobs process: load the data once, then train seeds from `todo` until it is empty.
     It starts with SIGINT ignored (the parent sees Ctrl-C and asks each worker to stop with
     SIGUSR1, so the worker keeps its finished epochs in <record>.partial)."""
-    signal.signal(signal.SIGUSR1, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # like Ctrl-C: keep the finished epochs
+    signal.signal(signal.SIGUSR1, stop_once)
+    signal.signal(signal.SIGTERM, stop_once)  # like Ctrl-C: keep the finished epochs
     try:
         data = load(job)
         while (item := todo.get()) is not None:
@@ -149,8 +155,8 @@ def _worker(job: Job, todo, events) -> None:
 
 
 def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[dict]:
-    """Train each seed, in this process (jobs=1) or in `jobs` processes of one thread each;
-    the records are the same either way for the same thread count. Returns the records
+    """Train each seed, in this process (jobs=1) or in `jobs` worker processes (job.threads
+    threads each, one by default); the records are the same either way for the same thread count. Returns the records
     (the last one interrupted, after Ctrl-C)."""
     if jobs == 1:
         data, records = load(job), []
@@ -167,12 +173,6 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[
     workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(seeds)))]
     for _ in workers:
         todo.put(None)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers start deaf to Ctrl-C
-    try:
-        for w in workers:
-            w.start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
     records, error = [], None
     bar = tqdm(total=len(seeds), desc=f"{job.recipe.name}: seeds, {len(workers)} at a time", unit="seed",
                disable=not sys.stderr.isatty())
@@ -193,18 +193,27 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[
             error = payload
             stop_workers()
 
-    try:
-        while any(w.is_alive() for w in workers):
+    def read_events_until_all_ended():
+        while any(w.is_alive() for w in workers):  # reading as they end: none blocks on a full pipe
             try:
                 handle(*events.get(timeout=0.5))
             except queue.Empty:
                 pass
+
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers start deaf to Ctrl-C
+        for w in workers:
+            w.start()
+        signal.signal(signal.SIGINT, previous)
+        read_events_until_all_ended()
     except KeyboardInterrupt:
         stop_workers()
         raise
     finally:
+        read_events_until_all_ended()
         for w in workers:
-            w.join()
+            if w.pid is not None:
+                w.join()
         while True:  # what the workers sent just before they ended
             try:
                 handle(*events.get_nowait())
@@ -213,4 +222,9 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[
         bar.close()
     if error:
         raise ValueError(error)
+    interrupted = any(r["interrupted"] for r in records)
+    if len(records) < len(seeds) and not interrupted:
+        codes = sorted({w.exitcode for w in workers if w.exitcode})
+        raise ValueError(f"{len(seeds) - len(records)} of {len(seeds)} seeds did not finish: a worker process ended "
+                         f"without a word (exit codes {codes}); their epochs so far are in <record>.partial")
     return sorted(records, key=lambda r: r["seed"])

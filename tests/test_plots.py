@@ -33,7 +33,7 @@ def run_of(model, fast=False, epochs=15):
     """A Run of iteration1 with `epochs` of its 15 epochs done (what plot_misclassified needs)."""
     from mnistlib.recipes import get_recipe
     from mnistlib.train import Run
-    return Run(get_recipe("iteration1"), 0, model, 15, fast, history=record(0, [99.0] * epochs)["history"])
+    return Run(get_recipe("iteration1"), 0, model, epochs, fast, history=record(0, [99.0] * epochs)["history"])
 
 
 def data(n, fast=False):
