@@ -189,7 +189,7 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
     if record.get("diverged"):
         return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
     if record["fast_mode"]:
-        return "FAST MODE: 1 epoch on a few thousand images, a smoke test, not a result"
+        return "FAST MODE: a few thousand images, a smoke test, not a result"
     if record["interrupted"] or epochs != asked:
         return f"INTERRUPTED: {epochs} of {asked} epochs asked, not a result"
     if asked < planned:

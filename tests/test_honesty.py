@@ -65,6 +65,15 @@ def test_the_headline_is_the_final_epoch_even_when_an_earlier_one_was_better(mon
     assert "final-epoch test acc 98.80 ± 0.14 (min 98.70, max 98.90); best-epoch 99.35" in results.format_summary(s)
 
 
+def test_each_epoch_measures_the_held_out_split_and_nothing_else(monkeypatch):
+    measured = []
+    monkeypatch.setattr(train, "evaluate", lambda model, x, y: measured.append((x, y)) or (0.1, 50.0))
+    x, y = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
+    data = MNISTTensors(x, y, x[:5].clone(), y[:5].clone())
+    train.fit(get_recipe("iteration1"), data, seed=0, epochs=2, progress=False, log=None)
+    assert len(measured) == 2 and all(mx is data.eval_x and my is data.eval_y for mx, my in measured)
+
+
 def test_the_validation_split_is_the_last_sixth_of_the_training_images():
     n = 60_000
     x, y = torch.arange(float(n)).view(n, 1, 1, 1), torch.arange(n) % 10
