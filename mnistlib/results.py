@@ -50,6 +50,16 @@ def validation_dir(runs_dir: Path) -> Path:
     return Path(runs_dir) / "validation"
 
 
+def split_dir(runs_dir: Path, split: str) -> Path:
+    """Where runs_dir keeps the records of `split`: the test set at the top, validation/ below."""
+    return validation_dir(runs_dir) if split == "validation" else Path(runs_dir)
+
+
+def partial_path(path: Path) -> Path:
+    """<record>.partial: the epochs so far of a run that trains, was interrupted or diverged."""
+    return path.with_name(path.name + ".partial")
+
+
 def split_held_out(records: list[dict]) -> tuple[list[dict], list[dict]]:
     """(records of the protocol seeds, records of held-out seeds)."""
     return ([r for r in records if r["seed"] in PROTOCOL_SEEDS],
@@ -87,7 +97,7 @@ def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = 
     """runs_dir/[validation/]<slug>[-fast | -<E>of<N>epochs]-seed<S>.json: the slug names a
     variant's changes, and a fast-mode run or one of another length than its recipe's is named
     apart, so it never meets the full run's record."""
-    folder = validation_dir(runs_dir) if split == "validation" else Path(runs_dir)
+    folder = split_dir(runs_dir, split)
     epochs = epochs or recipe.epochs
     kind = "-fast" if fast else f"-{epochs}of{recipe.epochs}epochs" if epochs != recipe.epochs else ""
     return folder / f"{slug(recipe.to_dict())}{kind}-seed{seed}.json"
@@ -172,7 +182,7 @@ def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Pa
     record = run.record()
     path = record_path(run.recipe, run.seed, runs_dir, run.split, run.epochs_asked)
     if run.interrupted or run.diverged:  # like the CLI: the finished epochs, beside any complete record
-        path = path.with_name(path.name + ".partial")
+        path = partial_path(path)
     save_record(record, path, overwrite)
     return path
 
@@ -242,7 +252,7 @@ def read_records(runs_dir: Path):
 def no_results_reason(runs_dir: Path, split: str = "test", names=None) -> str:
     """Why a runs folder gives no table (of the iterations `names`, default all): how many of
     their records it holds, and why none is a result."""
-    records = [r for r in read_records(validation_dir(runs_dir) if split == "validation" else runs_dir)
+    records = [r for r in read_records(split_dir(runs_dir, split))
                if names is None or r.get("iteration") in names]
     why = Counter(why_not_a_result(r, split, registered=split == "test").split(":")[0] for r in records)
     found = f"{sum(why.values())} record(s), none a result" + (

@@ -3,8 +3,9 @@ with the records written safely and Ctrl-C keeping every finished epoch.
 
     Job            everything one training process needs (picklable, for the workers)
     check_outputs  refuse, before any epoch, what would fail or destroy a record at the end
-    train_one      one seed: the record, and after each epoch (and on Ctrl-C) <record>.partial
-    run_seeds      every seed, in this process or in `jobs` worker processes of one thread each
+    train_one      one seed: the record, and after each epoch (and when interrupted or diverged)
+                   <record>.partial
+    run_seeds      every seed, in this process or in `jobs` worker processes
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=N
     interrupted or diverges, the run so far goes to `out`.partial, so an interrupt loses nothing
     and never overwrites an earlier complete record."""
     log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
-    partial = out.with_name(out.name + ".partial")
+    partial = results.partial_path(out)
     log(f"{job.recipe.name}, seed {seed}: {job.recipe.summary}")
     said = []  # a failing .partial is said once
 
