@@ -13,7 +13,8 @@ Where things live. The lesson, read top-down:
     recipes.py   every iteration's whole recipe, as data, in one registry
     rf.py        receptive-field maths, from the model itself
     data.py      both splits as tensors on the device, batches, augmentation
-    train.py     the loop (`fit`), the Run and its record
+    train.py     the loop (`fit`), the Run and its record; a student's teacher (`get_teacher`)
+    distil.py    learning from a teacher: soft targets and the distillation loss
     plots.py     every figure
 The evidence:
     results.py   run records on disk, the one rule for what is a result, the tables
@@ -29,8 +30,10 @@ from .machine import pick_device
 from .mnist_files import MNISTDataError
 from .models import count_params, make_net, summary
 from .plots import (plot_augmentations, plot_comparison, plot_effective_rf, plot_history, plot_misclassified,
-                    plot_receptive_fields, plot_schedule, plot_seeds, save, show)
+                    plot_receptive_fields, plot_schedule, plot_seeds, plot_soft_targets, plot_with_and_without, save, show)
 from .recipes import RECIPES, Recipe, diff, get_recipe
-from .results import load_records, results_table, save_run, summarize, validation_table, why_not_a_result
+from .results import (load_records, results_table, save_run, summarize, teacher_table, validation_table,
+                      why_not_a_result)
 from .rf import effective_rf, format_rf_table, layer_listing, receptive_field, spatial_rows
-from .train import Run, fit
+from .distil import Teacher, distillation_loss
+from .train import Run, fit, get_teacher

@@ -22,8 +22,8 @@ from .data import fast_mode
 from .machine import cpu_cores, pick_device
 from .mnist_files import MNISTDataError, default_root
 from .models import BUDGET, count_params, summary
-from .paths import NOTEBOOKS, RUNS_DIR, USER_RUNS_DIR
-from .recipes import RECIPES, Recipe, check_field, get_recipe, literal
+from .paths import NOTEBOOKS, RUNS_DIR, SEARCH_DIR, USER_RUNS_DIR
+from .recipes import RECIPES, Recipe, check_field, get_recipe, literal, teacher_recipes
 from .remake import normalise_file, remake
 from .rf import format_rf_table, receptive_field
 from .runner import Job, check_outputs, load, run_seeds, stop_once, train_one
@@ -103,6 +103,7 @@ def _job(args) -> Job:
         raise ValueError(f"--set {', '.join(twice)} given more than once; give each field once")
     if changes:  # a variant of a registered recipe, e.g. for a search on the validation split
         recipe = replace(recipe, **changes)
+    teacher_recipes(recipe)  # an unknown teacher fails now, not after the first epochs
     params = count_params(recipe.build())
     if params > BUDGET and not args.over_budget:
         raise ValueError(f"cfg={literal(recipe.cfg)} builds {params:,} parameters, over the series' budget of "
@@ -159,7 +160,11 @@ def cmd_study(args):
 
 
 def cmd_table(args):
-    print(results.validation_table(args.runs_dir) if args.validation else results.results_table(runs_dir=args.runs_dir))
+    if args.teacher:
+        print(results.teacher_table(args.runs_dir or SEARCH_DIR))
+    else:
+        runs_dir = args.runs_dir or RUNS_DIR
+        print(results.validation_table(runs_dir) if args.validation else results.results_table(runs_dir=runs_dir))
 
 
 def cmd_figures(args):
@@ -268,7 +273,10 @@ def main(argv=None) -> int:
     tb = sub.add_parser("table", help="the README results table, from the records in figures/runs/")
     tb.add_argument("--validation", action="store_true",
                     help="instead, the validation-split variants (records in RUNS_DIR/validation/), one row each")
-    tb.add_argument("--runs-dir", type=Path, default=RUNS_DIR,
+    tb.add_argument("--teacher", action="store_true",
+                    help="instead, each student against its recipe trained alone, seed by seed (validation split; "
+                         "default RUNS_DIR: figures/runs/search/)")
+    tb.add_argument("--runs-dir", type=Path, default=None,
                     help="default: figures/runs/ (the committed evidence); e.g. runs/ for your own")
     tb.set_defaults(func=cmd_table)
 

@@ -5,6 +5,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository (mnistlib is ins
 DATA = ROOT / "data"                            # MNIST's default root, downloaded once (see mnistlib.mnist_files)
 FIGURES = ROOT / "figures"                      # the committed figures
 RUNS_DIR = FIGURES / "runs"                     # the committed run records: the evidence
+SEARCH_DIR = RUNS_DIR / "search"                # the validation-split searches made on one machine, kept apart
 USER_RUNS_DIR = ROOT / "runs"                   # train/study's default (ignored by git)
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"

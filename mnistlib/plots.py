@@ -307,6 +307,74 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     return fig
 
 
+@torch.no_grad()
+def plot_soft_targets(teacher, data, temperatures=(1.0, 4.0), n: int = 6, pool: int = 10_000):
+    """The training digits (of the first `pool`) the teacher is least sure of, each with its class
+    probabilities at each temperature: what a soft target tells a student that the label does not."""
+    x, y = data.train_x[:pool], data.train_y[:pool]
+    sure = teacher.soft_targets(x, 1.0).max(1).values
+    idx = sure.argsort()[:n].cpu()
+    probs = {t: teacher.soft_targets(x[idx], t).cpu() for t in temperatures}
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.0), gridspec_kw={"height_ratios": [1, 1.1]}, squeeze=False)
+    width = 0.8 / len(temperatures)
+    for k in range(n):
+        img, bars = axes[0, k], axes[1, k]
+        img.imshow((x[idx[k]].squeeze().float().cpu() * STD + MEAN).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        img.set_title(f"label {y[idx[k]].item()}", fontsize=SMALL)
+        img.axis("off")
+        for j, t in enumerate(temperatures):
+            bars.bar(torch.arange(10) + (j - (len(temperatures) - 1) / 2) * width, probs[t][k], width,
+                     label=f"T = {t:g}", color=f"C{j}")
+        bars.set_xticks(range(10))
+        bars.tick_params(labelsize=7)
+        bars.set_ylim(0, 1)
+        bars.grid(alpha=0.3, axis="y")
+        if k:
+            bars.set_yticklabels([])
+    axes[1, 0].set_ylabel("probability", fontsize=SMALL)
+    fig.legend(*axes[1, 0].get_legend_handles_labels(), loc="lower center", ncol=len(temperatures), fontsize=SMALL,
+               frameon=False)
+    top = [f"{probs[temperatures[0]][k].max().item():.0%}" for k in range(n)]
+    return _finish(fig, f"the teacher's outputs for the {n} training digits it is least sure of",
+                   f"{n} training digits with the teacher's class probabilities at T = "
+                   f"{' and '.join(f'{t:g}' for t in temperatures)}; its top class gets {', '.join(top)} at T = "
+                   f"{temperatures[0]:g}, and the other classes more at the higher temperature",
+                   why_not_a_result(teacher.records[0], teacher.split, registered=False), legend_below=0.07)
+
+
+def plot_with_and_without(alone, taught):
+    """Two runs of one seed, alone and with a teacher: held-out accuracy every epoch (the late
+    ones enlarged) and held-out loss. The training loss is not drawn: with a teacher it holds the
+    soft term too, so the two would not measure the same thing."""
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
+    split = alone.split
+    late = acc.inset_axes([0.42, 0.12, 0.55, 0.45]) if len(alone.history) >= 6 else None  # the late epochs
+    for run, label in ((alone, "alone"), (taught, "with the teacher")):
+        epochs = [h["epoch"] for h in run.history]
+        acc.plot(epochs, [h["test_acc"] for h in run.history], "o-", ms=3, label=f"{label}: {run.final_acc:.2f}%")
+        loss.plot(epochs, [h["test_loss"] for h in run.history], "o-", ms=3)
+        if late:
+            tail = run.history[len(run.history) // 3:]
+            late.plot([h["epoch"] for h in tail], [h["test_acc"] for h in tail], "o-", ms=2)
+    acc.set(xlabel="epoch", ylabel=f"{split} accuracy (%)")
+    acc.set_title(f"{split} accuracy (final epoch in the legend)", fontsize=TITLE)
+    loss.set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
+    loss.set_title(f"{split} loss", fontsize=TITLE)
+    insets = [late] if late else []
+    for ax in insets:
+        ax.tick_params(labelsize=7)
+    for ax in (acc, *insets):
+        ax.axhline(99.4, color="grey", lw=0.8, ls=":")
+    for ax in (acc, loss, *insets):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    fig.legend(*acc.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=SMALL, frameon=False)
+    warning = (why_not_a_result(alone, split, registered=False) or why_not_a_result(taught, split, registered=False))
+    return _finish(fig, f"{alone.recipe.name}, seed {alone.seed}: alone and with its teacher",
+                   f"{split} accuracy and loss per epoch of one seed trained alone and with the teacher; final epoch "
+                   f"{alone.final_acc:.2f}% alone, {taught.final_acc:.2f}% with the teacher", warning, legend_below=0.07)
+
+
 def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):
     """One panel per conv/pool layer: the input square seen by the centre unit of its output
     map, drawn over held-out digit `index` of `data` (MNISTTensors)."""

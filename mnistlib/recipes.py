@@ -18,6 +18,7 @@ from torch import nn
 from .models import count_params, make_net
 
 SCHEDULES = ("step", "onecycle")
+DISTILLATION = ("teacher", "temperature", "soft_weight")  # in force only with a teacher
 HEADS = ("gap", "conv")
 
 
@@ -40,6 +41,9 @@ class Recipe:
     scale: float = 0.0                # augmentation: zoom by a factor in 1 +- scale
     batch_size: int = 128
     epochs: int = 15
+    teacher: tuple = ()               # distillation: registered recipes whose soft targets the net also learns from
+    temperature: float = 4.0          # softening of teacher and student outputs (only with a teacher)
+    soft_weight: float = 0.7          # loss = (1 - w) CE + w T^2 KL (only with a teacher; 0: as without one)
     reported: dict = field(default_factory=dict)  # the write-up's own claims, for comparison only
 
     def __post_init__(self):
@@ -48,6 +52,8 @@ class Recipe:
         read back from a record equals the one it was made from."""
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "teacher" and isinstance(value, str):  # --set teacher=iteration4
+                value = (value,)
             if f.type == "tuple" and isinstance(value, (list, tuple)):
                 value = _tuples(value)
             if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
@@ -64,12 +70,14 @@ class Recipe:
         each augmentation only when on (the repr stays the dataclass's one-liner)."""
         stepped = self.schedule == "step" and self.milestones
         shown = [f.name for f in fields(self) if f.name not in ("reported", "summary") and (
-            getattr(self, f.name) or f.name in ("head", "momentum"))]
+            getattr(self, f.name) or f.name in ("head", "momentum") or self.teacher and f.name in DISTILLATION)
+            and (self.teacher or f.name not in DISTILLATION)]
         shown = [n for n in shown if n not in ("schedule", "milestones", "gamma") or stepped or n == "schedule"]
         notes = {"lr": "constant" if self.schedule == "step" and not self.milestones else
                  "the one-cycle peak" if self.schedule == "onecycle" else "at the start",
                  "schedule": "OneCycleLR, stepped per batch" if self.schedule == "onecycle" else "MultiStepLR",
-                 "gamma": "LR x gamma after each milestone epoch"}
+                 "gamma": "LR x gamma after each milestone epoch",
+                 "teacher": "trained first, on the same images, with seeds: the student's, +1, +2, ..."}
         if self.schedule == "onecycle":  # OneCycleLR's default cycle_momentum overrides SGD's momentum
             notes["momentum"] = "not in force: OneCycleLR cycles it from 0.95 to 0.85 and back"
         if self.schedule == "step" and not self.milestones:
@@ -77,8 +85,11 @@ class Recipe:
         return "\n".join(f"{n:<16}{getattr(self, n)!r}" + (f"  # {notes[n]}" if n in notes else "") for n in shown)
 
     def to_dict(self) -> dict:
-        """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims)."""
-        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k != "reported"}))
+        """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims).
+        Without a teacher the distillation fields are left out: they are not in force, and the
+        records made before they existed read back as the same recipe."""
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items()
+                                      if k != "reported" and (self.teacher or k not in DISTILLATION)}))
 
 
 def _tuples(value):
@@ -109,6 +120,10 @@ _RULES = {  # field -> (test, what it must be)
     "scale": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "batch_size": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
     "epochs": (lambda v: _is_int(v) and 1 <= v <= 15, "a whole number from 1 to 15 (the series' budget)"),
+    "teacher": (lambda v: isinstance(v, tuple) and all(isinstance(n, str) and n for n in v),
+                "a tuple of registered iteration names, e.g. ('iteration4',)"),
+    "temperature": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "soft_weight": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "reported": (lambda v: isinstance(v, dict), "a dict"),
 }
 
@@ -248,6 +263,21 @@ def get_recipe(name: str) -> Recipe:
         raise ValueError(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}") from None
 
 
+def teacher_recipes(recipe: Recipe) -> list[Recipe]:
+    """The registered recipes of `recipe`'s teacher, one per member (several: an ensemble). A
+    teacher is trained from scratch: a member that itself learns from a teacher is refused."""
+    members = []
+    for name in recipe.teacher:
+        try:
+            member = get_recipe(name)
+        except ValueError as e:
+            raise ValueError(f"recipe field teacher: {e}") from None
+        if member.teacher:
+            raise ValueError(f"recipe field teacher: {name} itself learns from a teacher; a teacher learns from scratch")
+        members.append(member)
+    return members
+
+
 def changes(recipe_fields: dict) -> dict | None:
     """How a recipe (as a record stores it: `Recipe.to_dict()`) differs from today's registry
     entry of the same name: {} for the registered recipe itself, None if the name is not
@@ -272,7 +302,7 @@ def slug(recipe_fields: dict) -> str:
     clean = lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")
     parts = [clean(str(recipe_fields["name"]))]
     for key, value in sorted((changes(recipe_fields) or {}).items()):
-        text = literal(value)
+        text = "-".join(value) if key == "teacher" else literal(value)
         if clean(text) != text or len(text) > 16:
             text = hashlib.sha1(text.encode()).hexdigest()[:8]
         parts.append(f"{key}{text}")

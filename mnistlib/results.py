@@ -32,8 +32,8 @@ try:
 except ImportError:  # Windows: the check still runs at write time, without the lock
     fcntl = None
 
-from .paths import FIGURES, RUNS_DIR, USER_RUNS_DIR
-from .recipes import RECIPES, changes, literal, slug
+from .paths import FIGURES, RUNS_DIR, SEARCH_DIR, USER_RUNS_DIR
+from .recipes import DISTILLATION, RECIPES, changes, literal, slug
 from .train import SCHEMA
 
 MAX_SEED = 2**32 - 1  # seeds are whole numbers 0..MAX_SEED
@@ -370,4 +370,48 @@ def validation_table(runs_dir: Path = RUNS_DIR) -> str:
         spread = f" ± {s['final_std']:.2f}" if len(s["seeds"]) > 1 else " (one seed)"
         rows.append(f"| `{label}` | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f}**{spread} | "
                     f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['train_mean']:.2f} |")
+    return "\n".join(rows)
+
+
+def _body(recipe: dict) -> str:
+    """A recipe without its name, summary and distillation fields, as one comparable string."""
+    return json.dumps({k: v for k, v in recipe.items() if k not in ("name", "summary", *DISTILLATION)}, sort_keys=True)
+
+
+def teacher_table(runs_dir: Path = SEARCH_DIR) -> str:
+    """Markdown: each student (a registered recipe learning from a teacher, on the validation split)
+    against the same recipe trained alone on the same seeds, seed by seed. Its last column applies
+    the project's rule: adopt only a mean gain larger than the seed-to-seed std of the recipe alone."""
+    registered = {_body(r.to_dict()): name for name, r in RECIPES.items() if not r.teacher}
+    alone, taught = {}, {}
+    for rec in read_records(validation_dir(runs_dir)):
+        name = registered.get(_body(rec["recipe"]))
+        if name is None or why_not_a_result(rec, "validation", registered=False) is not None:
+            continue
+        recipe = rec["recipe"]
+        if recipe.get("teacher"):
+            members = Counter(recipe["teacher"])
+            label = (" + ".join(f"{n} x{k}" if k > 1 else n for n, k in members.items()) +
+                     f", T={recipe['temperature']:g}, w={recipe['soft_weight']:g}")
+            taught.setdefault((name, label), {})[rec["seed"]] = rec
+        else:
+            alone.setdefault(name, {})[rec["seed"]] = rec
+    rows = ["| student | teacher (its own validation acc, mean) | seeds | alone | **with the teacher** | "
+            "gain, seed by seed | mean gain | more than alone's std? |",
+            "|---|---|---|---:|---:|---|---:|---|"]
+    for (name, label), by_seed in sorted(taught.items()):
+        seeds = sorted(set(by_seed) & set(alone.get(name, {})))
+        if not seeds:
+            continue
+        before = [alone[name][s]["final_test_acc"] for s in seeds]
+        after = [by_seed[s]["final_test_acc"] for s in seeds]
+        (b_mean, b_std), (a_mean, a_std) = _mean_std(before), _mean_std(after)
+        own = statistics.fmean(m["final_test_acc"] for s in seeds for m in by_seed[s]["teacher"])
+        gains = ", ".join(f"{a - b:+.2f}" for a, b in zip(after, before))
+        rows.append(f"| {name} ({by_seed[seeds[0]]['params']:,}) | {label} ({own:.2f}) | {format_seeds(seeds)} | "
+                    f"{b_mean:.2f} ± {b_std:.2f} | **{a_mean:.2f}** ± {a_std:.2f} | {gains} | {a_mean - b_mean:+.2f} | "
+                    f"{'yes' if len(seeds) > 1 and a_mean - b_mean > b_std else 'no'} (std {b_std:.2f}) |")
+    if len(rows) == 2:
+        raise ValueError(f"no student paired with its recipe trained alone in {validation_dir(runs_dir)}: make them "
+                         "with `python -m mnistlib study NAME --validation --set teacher=iteration4` and without --set")
     return "\n".join(rows)

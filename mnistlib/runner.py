@@ -26,7 +26,7 @@ from .data import load_mnist
 from .mnist_files import prepare_root
 from .paths import RUNS_DIR
 from .recipes import Recipe
-from .train import default_epochs, fit
+from .train import Run, default_epochs, fit, get_teacher
 
 
 @dataclass
@@ -95,8 +95,13 @@ def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=N
                 log(f"seed {seed}: cannot write {partial} ({e.strerror or e}); training goes on")
                 said.append(True)
 
+    teacher = get_teacher(job.recipe, data, seed, progress=progress, log=log) if job.recipe.teacher else None
+    if job.recipe.teacher and teacher is None:  # interrupted while the teacher trained: no student epoch yet
+        log(f"seed {seed}: interrupted while its teacher trained; nothing of the student to keep")
+        return Run(job.recipe, seed, job.recipe.build(), job.epochs_asked, job.fast, job.split, interrupted=True,
+                   command=job.command).record()
     run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
-              deterministic=job.deterministic, command=job.command, on_epoch=save_partial)
+              deterministic=job.deterministic, command=job.command, on_epoch=save_partial, teacher=teacher)
     record = run.record()
     if run.interrupted or run.diverged:
         if run.history:

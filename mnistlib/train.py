@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +20,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Batches, MNISTTensors
+from . import distil
+from .distil import Teacher, distillation_loss
 from .machine import environment, keep_freed_memory, set_determinism
 from .models import count_params
 from .notebook import in_notebook, replace_bars_by_text
-from .recipes import Recipe
+from .recipes import Recipe, teacher_recipes
 
 SCHEMA = 2  # run records: 2 = whole recipe, epochs asked, command, environment
 EVAL_BATCH = 1000  # images per forward pass when measuring (no gradients kept)
@@ -47,6 +50,7 @@ class Run:
     diverged: bool = False             # stopped at an epoch whose loss was not finite
     command: list[str] | None = None   # the command line that made it, if any
     environment: dict = field(default_factory=dict)  # the machine and libraries (mnistlib.machine.environment)
+    teacher: list[dict] = field(default_factory=list)  # what it learnt from, if anything (Teacher.summary)
 
     @property
     def final_acc(self) -> float | None:
@@ -78,13 +82,16 @@ class Run:
             "history": [{k: v if math.isfinite(v) else None for k, v in h.items()} for h in self.history],  # strict JSON
             "final_test_acc": self.final_acc,
             "best_test_acc": self.best_acc,
+            **({"teacher": self.teacher} if self.teacher else {}),
         }
 
 
 def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool = True,
-                label_smoothing: float = 0.0, batch_schedule=None):
+                label_smoothing: float = 0.0, batch_schedule=None, teacher: Teacher | None = None,
+                temperature: float = 4.0, soft_weight: float = 0.7):
     """One pass over `batches`; returns (mean loss, accuracy %) on the (augmented) batches.
-    `batch_schedule`, if given, is an LR scheduler stepped after every batch."""
+    `batch_schedule`, if given, is an LR scheduler stepped after every batch. With a `teacher`,
+    the loss is mnistlib.distil.distillation_loss on the same augmented batch."""
     model.train()
     loss_sum = torch.zeros((), device=batches.x.device)
     correct = torch.zeros((), device=batches.x.device, dtype=torch.long)
@@ -92,7 +99,11 @@ def train_epoch(model, batches, optimizer, desc: str = "train", progress: bool =
     bar = tqdm(batches, desc=desc, leave=False, disable=not progress, unit="batch")
     for step, (x, y) in enumerate(bar, 1):
         logits = model(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        if teacher is None:
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        else:
+            loss = distillation_loss(logits, y, teacher.soft_targets(x, temperature), temperature, soft_weight,
+                                     label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -130,7 +141,7 @@ def make_schedule(recipe: Recipe, optimizer, epochs: int, steps_per_epoch: int):
 
 def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = None,
         progress: bool = True, log=tqdm.write, on_epoch=None, deterministic: bool = False,
-        command: list[str] | None = None) -> Run:
+        command: list[str] | None = None, teacher: Teacher | None = None) -> Run:
     """Train `recipe` from scratch on `data` (already on its device) and measure its held-out
     split after each epoch. `epochs`: default the recipe's, or 1 on fast-mode data.
 
@@ -139,7 +150,9 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     `log` gets one compact line per epoch (None: silent). `deterministic`: see set_determinism.
     In a notebook the live progress bars are replaced, when training ends, by the epoch lines
     as plain text: what the notebook stores reads the same everywhere, with no widget state.
+    A recipe with a teacher needs it given: `teacher=get_teacher(recipe, data, seed)`.
     """
+    check_teacher(recipe, data, teacher)
     if epochs is None:
         epochs = default_epochs(recipe, data.fast)
     if epochs < 1:
@@ -156,7 +169,8 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     batches = Batches(data.train_x, data.train_y, recipe.batch_size, seed, recipe.rotate, recipe.translate,
                       recipe.scale)
     schedule, per_batch = make_schedule(recipe, optimizer, epochs, len(batches))
-    run = Run(recipe, seed, model, epochs, data.fast, data.split, command=command, environment=environment(data.device))
+    run = Run(recipe, seed, model, epochs, data.fast, data.split, command=command, environment=environment(data.device),
+              teacher=teacher.summary() if teacher else [])
     lines: list[str] = []  # what was logged: in a notebook, it replaces the bars at the end
 
     def say(line: str) -> None:
@@ -170,7 +184,8 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
         for epoch in epoch_bar:
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(model, batches, optimizer, f"epoch {epoch}", progress,
-                                                recipe.label_smoothing, schedule if per_batch else None)
+                                                recipe.label_smoothing, schedule if per_batch else None,
+                                                teacher, recipe.temperature, recipe.soft_weight)
             test_loss, test_acc = evaluate(model, data.eval_x, data.eval_y)
             if not per_batch:
                 schedule.step()
@@ -195,6 +210,56 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
         if progress and log and in_notebook():
             replace_bars_by_text(lines)
     return run
+
+
+def check_teacher(recipe: Recipe, data: MNISTTensors, teacher: Teacher | None) -> None:
+    """A student gets the teacher its recipe names, kept from the same held-out split and trained
+    on its own training images; a recipe without a teacher gets none."""
+    if not recipe.teacher:
+        if teacher is not None:
+            raise ValueError(f"{recipe.name} has no teacher in its recipe; set one with "
+                             "replace(recipe, teacher=('iteration4',))")
+        return
+    if teacher is None:
+        raise ValueError(f"{recipe.name} learns from {', '.join(recipe.teacher)}: pass "
+                         "teacher=ml.get_teacher(recipe, data, seed)")
+    if [r["recipe"]["name"] for r in teacher.records] != list(recipe.teacher):
+        raise ValueError(f"the teacher given is {[r['recipe']['name'] for r in teacher.records]}, the recipe's is "
+                         f"{list(recipe.teacher)}")
+    if (teacher.split, teacher.train_images) != (data.split, len(data.train_x)):
+        raise ValueError(f"the teacher learnt from {teacher.train_images:,} images with the {teacher.split} split "
+                         f"held out; this student holds out the {data.split} split ({len(data.train_x):,} training "
+                         "images): a teacher that saw the student's held-out images would leak them")
+
+
+def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Path | None = None,
+                progress: bool = True, log=tqdm.write) -> Teacher | None:
+    """The teacher of `recipe` for the student of `seed`: member i is its registered recipe trained
+    from scratch with seed `seed + i` on the student's own training images (`data.train_x`: the
+    first 50,000 in a validation run), or loaded from where that exact training was kept before
+    (`cache_dir`, default runs/teachers/). None if its training was interrupted."""
+    cache_dir, log = Path(cache_dir or distil.TEACHERS_DIR), log or (lambda line: None)
+    members, records = [], []
+    for i, member in enumerate(teacher_recipes(recipe)):
+        member_seed, epochs = seed + i, default_epochs(member, data.fast)
+        path = distil.teacher_path(member, member_seed, data.split, data.fast, len(data.train_x), epochs, cache_dir)
+        with distil.locked(path):
+            if path.exists():
+                model, record = distil.load_member(member, path, data.device)
+                log(f"teacher {member.name} seed {member_seed}: trained before ({record['epochs']} epochs), its "
+                    f"{data.split} acc {record['final_test_acc']:.2f}%; kept in {distil.where(path)}")
+            else:
+                run = fit(member, data, member_seed, progress=progress,
+                          log=lambda line, s=member_seed: log(f"teacher {member.name} seed {s}: {line}"))
+                if run.interrupted:
+                    return None
+                if run.diverged:
+                    raise ValueError(f"teacher {member.name} seed {member_seed} diverged; no student learns from it")
+                model, record = run.model.eval(), run.record()
+                distil.save_member(model, record, path)
+        members.append(model)
+        records.append(record)
+    return Teacher(members, records, data.split, len(data.train_x))
 
 
 def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:

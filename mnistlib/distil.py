@@ -1,0 +1,104 @@
+"""Learning from a teacher (knowledge distillation: Hinton, Vinyals & Dean 2015).
+
+A trained network's outputs, softened by a temperature T, say more than the label does: that
+this 7 looks a little like a 1 and not at all like a 0. A small student learns from both:
+
+    loss = (1 - w) * CE(student, label) + w * T^2 * KL(teacher at T || student at T)
+
+The T^2 keeps the soft term's gradients the size of the hard term's whatever T is (their
+section 2). With w = 0 the student trains exactly as without a teacher (tested).
+
+    Teacher            the trained members (several: an ensemble), in eval mode, and their soft targets
+    distillation_loss  the loss above
+    teacher_path       where a trained member is cached (runs/teachers/), keyed by its recipe, seed,
+                       split and training images: a teacher is never reused for another split
+The teacher is trained (or loaded) by mnistlib.train.get_teacher, and a student with it by fit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+try:
+    import fcntl  # POSIX
+except ImportError:  # Windows: no lock; two processes may then train the same member twice
+    fcntl = None
+
+from .paths import ROOT, USER_RUNS_DIR
+
+TEACHERS_DIR = USER_RUNS_DIR / "teachers"  # trained teacher members (ignored by git; a cache, not evidence)
+
+
+def distillation_loss(logits, y, teacher_probs, temperature: float, soft_weight: float,
+                      label_smoothing: float = 0.0) -> torch.Tensor:
+    """(1 - w) x cross-entropy with the labels + w x T^2 x KL(teacher's soft targets || the
+    student's softened outputs), averaged over the batch."""
+    hard = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher_probs, reduction="batchmean")
+    return (1 - soft_weight) * hard + soft_weight * temperature ** 2 * soft
+
+
+@dataclass
+class Teacher:
+    members: list[nn.Module]  # trained networks, in eval mode
+    records: list[dict]       # each member's own run record (recipe, seed, split, history)
+    split: str                # the held-out split it was kept from: a student measured on another is refused
+    train_images: int         # how many training images it learnt from (the student's own)
+
+    @torch.no_grad()  # not inference_mode: the loss keeps these targets for its backward pass
+    def soft_targets(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The members' mean class probabilities at `temperature` for the batch x."""
+        probs = sum(F.softmax(m.eval()(x) / temperature, dim=1) for m in self.members)
+        return probs / len(self.members)
+
+    def summary(self) -> list[dict]:
+        """What a student's record keeps of its teacher: per member its recipe, seed, size, its
+        own held-out accuracy and the epochs and seconds its training spent."""
+        return [{"iteration": r["iteration"], "seed": r["seed"], "params": r["params"],
+                 "evaluated_on": r["evaluated_on"], "train_images": self.train_images, "epochs": r["epochs"],
+                 "final_test_acc": r["final_test_acc"], "seconds": round(sum(h["seconds"] for h in r["history"]), 1),
+                 "recipe": r["recipe"]} for r in self.records]
+
+
+def teacher_path(recipe, seed: int, split: str, fast: bool, train_images: int, epochs: int,
+                 cache_dir: Path) -> Path:
+    """The cache file of one trained member: its name says what it is, its hash what exactly."""
+    key = json.dumps([recipe.to_dict(), seed, split, fast, train_images, epochs], sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return Path(cache_dir) / f"{recipe.name}-{split}{'-fast' if fast else ''}-seed{seed}-{digest}.pt"
+
+
+def where(path: Path) -> Path:
+    """The path as a reader of this project says it (relative to the repository when inside it)."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT) if ROOT in path.parents else path
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold `path`.lock: two students needing the same member (e.g. `study --jobs`) train it once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        if fcntl:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def save_member(model: nn.Module, record: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"state_dict": model.state_dict(), "record": json.dumps(record)}, tmp)  # JSON: plain text only
+    tmp.replace(path)  # a half-written file never looks like a trained member
+
+
+def load_member(recipe, path: Path, device) -> tuple[nn.Module, dict]:
+    saved = torch.load(path, map_location=device, weights_only=True)
+    model = recipe.build().to(device, memory_format=torch.channels_last)
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), json.loads(saved["record"])
