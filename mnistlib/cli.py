@@ -22,7 +22,7 @@ from .data import fast_mode
 from .machine import cpu_cores, pick_device
 from .mnist_files import MNISTDataError, default_root
 from .models import BUDGET, count_params, summary
-from .paths import NOTEBOOKS, RUNS_DIR, SEARCH_DIR, USER_RUNS_DIR
+from .paths import NOTEBOOKS, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
 from .recipes import RECIPES, Recipe, check_field, get_recipe, literal, teacher_recipes
 from .remake import normalise_file, remake
 from .rf import format_rf_table, receptive_field
@@ -161,7 +161,7 @@ def cmd_study(args):
 
 def cmd_table(args):
     if args.teacher:
-        print(results.teacher_table(args.runs_dir or SEARCH_DIR))
+        print(results.teacher_table(args.runs_dir or TEACHER_RUNS))
     else:
         runs_dir = args.runs_dir or RUNS_DIR
         print(results.validation_table(runs_dir) if args.validation else results.results_table(runs_dir=runs_dir))
@@ -271,13 +271,16 @@ def main(argv=None) -> int:
     st.set_defaults(func=cmd_study)
 
     tb = sub.add_parser("table", help="the README results table, from the records in figures/runs/")
-    tb.add_argument("--validation", action="store_true",
-                    help="instead, the validation-split variants (records in RUNS_DIR/validation/), one row each")
-    tb.add_argument("--teacher", action="store_true",
-                    help="instead, each student against its recipe trained alone, seed by seed (validation split; "
-                         "default RUNS_DIR: figures/runs/search/)")
+    which = tb.add_mutually_exclusive_group()
+    which.add_argument("--validation", action="store_true",
+                       help="instead, the validation-split variants (records in RUNS_DIR/validation/), one row each")
+    which.add_argument("--teacher", action="store_true",
+                       help="instead, each student against its recipe trained alone on the same seeds (records in "
+                            "RUNS_DIR/validation/; RUNS_DIR defaults to figures/runs/teacher/, where the "
+                            "distillation search is)")
     tb.add_argument("--runs-dir", type=Path, default=None,
-                    help="default: figures/runs/ (the committed evidence); e.g. runs/ for your own")
+                    help="default: figures/runs/ (the committed evidence; with --teacher figures/runs/teacher/); "
+                         "e.g. runs/ for your own")
     tb.set_defaults(func=cmd_table)
 
     fg = sub.add_parser("figures", help="redraw figures/*-seeds.png and comparison.png from figures/runs/")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pickle
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,12 +69,18 @@ class Teacher:
                  "recipe": r["recipe"]} for r in self.records]
 
 
-def teacher_path(recipe, seed: int, split: str, fast: bool, train_images: int, epochs: int,
-                 cache_dir: Path) -> Path:
-    """The cache file of one trained member: its name says what it is, its hash what exactly."""
-    key = json.dumps([recipe.to_dict(), seed, split, fast, train_images, epochs], sort_keys=True)
+CACHE_VERSION = 1  # raise it when a change to training would make the kept teachers stale
+
+
+def teacher_path(recipe, seed: int, data, epochs: int, deterministic: bool, cache_dir: Path) -> Path:
+    """The cache file of one trained member: its name says what it is, its hash what exactly (the
+    recipe, seed, epochs, split, the training images themselves, determinism, CACHE_VERSION)."""
+    images = hashlib.sha1(data.train_y.cpu().numpy().tobytes()).hexdigest() + \
+        f"{data.train_x.sum(dtype=torch.float64).item():.6f}"  # labels and pixel sum: which images, cheaply
+    key = json.dumps([CACHE_VERSION, recipe.to_dict(), seed, data.split, data.fast, len(data.train_x), images, epochs,
+                      deterministic], sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    return Path(cache_dir) / f"{recipe.name}-{split}{'-fast' if fast else ''}-seed{seed}-{digest}.pt"
+    return Path(cache_dir) / f"{recipe.name}-{data.split}{'-fast' if data.fast else ''}-seed{seed}-{digest}.pt"
 
 
 def where(path: Path) -> Path:
@@ -82,23 +90,33 @@ def where(path: Path) -> Path:
 
 
 @contextmanager
-def locked(path: Path):
-    """Hold `path`.lock: two students needing the same member (e.g. `study --jobs`) train it once."""
+def locked(path: Path, log=None):
+    """Hold `path`.lock: two students needing the same member (e.g. `study --jobs`) train it once;
+    the second waits, saying so, then loads it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         if fcntl:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if log:
+                    log(f"waiting for {where(path)}: another process is training this teacher")
+                fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
 def save_member(model: nn.Module, record: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     torch.save({"state_dict": model.state_dict(), "record": json.dumps(record)}, tmp)  # JSON: plain text only
     tmp.replace(path)  # a half-written file never looks like a trained member
 
 
 def load_member(recipe, path: Path, device) -> tuple[nn.Module, dict]:
-    saved = torch.load(path, map_location=device, weights_only=True)
-    model = recipe.build().to(device, memory_format=torch.channels_last)
-    model.load_state_dict(saved["state_dict"])
-    return model.eval(), json.loads(saved["record"])
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        model = recipe.build().to(device, memory_format=torch.channels_last)
+        model.load_state_dict(saved["state_dict"])
+        return model.eval(), json.loads(saved["record"])
+    except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{where(path)}: cannot load this kept teacher ({str(e).splitlines()[0]}); delete it, and "
+                         "it is trained again") from None

@@ -339,13 +339,17 @@ def plot_soft_targets(teacher, data, temperatures=(1.0, 4.0), n: int = 6, pool: 
                    f"{n} training digits with the teacher's class probabilities at T = "
                    f"{' and '.join(f'{t:g}' for t in temperatures)}; its top class gets {', '.join(top)} at T = "
                    f"{temperatures[0]:g}, and the other classes more at the higher temperature",
-                   why_not_a_result(teacher.records[0], teacher.split, registered=False), legend_below=0.07)
+                   next(filter(None, (why_not_a_result(r, teacher.split, registered=False) for r in teacher.records)),
+                        None), legend_below=0.07)
 
 
 def plot_with_and_without(alone, taught):
     """Two runs of one seed, alone and with a teacher: held-out accuracy every epoch (the late
     ones enlarged) and held-out loss. The training loss is not drawn: with a teacher it holds the
     soft term too, so the two would not measure the same thing."""
+    if (alone.seed, alone.split, alone.recipe.cfg) != (taught.seed, taught.split, taught.recipe.cfg):
+        raise ValueError("plot_with_and_without compares one network and seed on one split, alone and with a teacher; "
+                         f"got seeds {alone.seed} and {taught.seed}, splits {alone.split} and {taught.split}")
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
     split = alone.split
     late = acc.inset_axes([0.42, 0.12, 0.55, 0.45]) if len(alone.history) >= 6 else None  # the late epochs

@@ -69,10 +69,15 @@ class Recipe:
         schedule's settings only under that schedule, dropout, weight decay, label smoothing and
         each augmentation only when on (the repr stays the dataclass's one-liner)."""
         stepped = self.schedule == "step" and self.milestones
-        shown = [f.name for f in fields(self) if f.name not in ("reported", "summary") and (
-            getattr(self, f.name) or f.name in ("head", "momentum") or self.teacher and f.name in DISTILLATION)
-            and (self.teacher or f.name not in DISTILLATION)]
-        shown = [n for n in shown if n not in ("schedule", "milestones", "gamma") or stepped or n == "schedule"]
+
+        def in_force(name: str) -> bool:
+            if name in DISTILLATION:
+                return bool(self.teacher)
+            if name in ("milestones", "gamma"):
+                return bool(stepped)
+            return bool(getattr(self, name)) or name in ("head", "momentum", "schedule")
+
+        shown = [f.name for f in fields(self) if f.name not in ("reported", "summary") and in_force(f.name)]
         notes = {"lr": "constant" if self.schedule == "step" and not self.milestones else
                  "the one-cycle peak" if self.schedule == "onecycle" else "at the start",
                  "schedule": "OneCycleLR, stepped per batch" if self.schedule == "onecycle" else "MultiStepLR",
@@ -138,6 +143,11 @@ def check_field(name: str, value) -> None:
 def _check(recipe: "Recipe") -> None:
     for name in _RULES:
         check_field(name, getattr(recipe, name))
+    defaults = {f.name: f.default for f in fields(Recipe)}
+    for name in ("temperature", "soft_weight"):
+        if not recipe.teacher and getattr(recipe, name) != defaults[name]:
+            raise ValueError(f"recipe field {name} is in force only with a teacher: set one too, "
+                             "e.g. teacher=('iteration4',)")
     m, e = recipe.milestones, recipe.epochs
     if not (isinstance(m, tuple) and all(_is_int(x) and 1 <= x < e for x in m) and list(m) == sorted(set(m))):
         if e == 1:

@@ -32,7 +32,7 @@ try:
 except ImportError:  # Windows: the check still runs at write time, without the lock
     fcntl = None
 
-from .paths import FIGURES, RUNS_DIR, SEARCH_DIR, USER_RUNS_DIR
+from .paths import FIGURES, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
 from .recipes import DISTILLATION, RECIPES, changes, literal, slug
 from .train import SCHEMA
 
@@ -378,7 +378,7 @@ def _body(recipe: dict) -> str:
     return json.dumps({k: v for k, v in recipe.items() if k not in ("name", "summary", *DISTILLATION)}, sort_keys=True)
 
 
-def teacher_table(runs_dir: Path = SEARCH_DIR) -> str:
+def teacher_table(runs_dir: Path = TEACHER_RUNS) -> str:
     """Markdown: each student (a registered recipe learning from a teacher, on the validation split)
     against the same recipe trained alone on the same seeds, seed by seed. Its last column applies
     the project's rule: adopt only a mean gain larger than the seed-to-seed std of the recipe alone."""
@@ -412,6 +412,7 @@ def teacher_table(runs_dir: Path = SEARCH_DIR) -> str:
                     f"{b_mean:.2f} ± {b_std:.2f} | **{a_mean:.2f}** ± {a_std:.2f} | {gains} | {a_mean - b_mean:+.2f} | "
                     f"{'yes' if len(seeds) > 1 and a_mean - b_mean > b_std else 'no'} (std {b_std:.2f}) |")
     if len(rows) == 2:
-        raise ValueError(f"no student paired with its recipe trained alone in {validation_dir(runs_dir)}: make them "
-                         "with `python -m mnistlib study NAME --validation --set teacher=iteration4` and without --set")
+        raise ValueError(f"no student paired with its recipe trained alone in {validation_dir(runs_dir)}: make both "
+                         f"with `python -m mnistlib study NAME --validation --runs-dir {runs_dir}`, once with "
+                         "`--set teacher=iteration4` and once without")
     return "\n".join(rows)

@@ -95,9 +95,11 @@ def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=N
                 log(f"seed {seed}: cannot write {partial} ({e.strerror or e}); training goes on")
                 said.append(True)
 
-    teacher = get_teacher(job.recipe, data, seed, progress=progress, log=log) if job.recipe.teacher else None
-    if job.recipe.teacher and teacher is None:  # interrupted while the teacher trained: no student epoch yet
-        log(f"seed {seed}: interrupted while its teacher trained; nothing of the student to keep")
+    teacher = (get_teacher(job.recipe, data, seed, progress=progress, log=log, deterministic=job.deterministic)
+               if job.recipe.teacher else None)
+    if job.recipe.teacher and teacher is None:  # interrupted before the student's first epoch
+        log(f"seed {seed}: interrupted before its teacher was whole: no student epoch to keep, and a teacher is kept "
+            "only when trained to the end (the next run trains it again)")
         return Run(job.recipe, seed, job.recipe.build(), job.epochs_asked, job.fast, job.split, interrupted=True,
                    command=job.command).record()
     run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,

@@ -152,7 +152,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     as plain text: what the notebook stores reads the same everywhere, with no widget state.
     A recipe with a teacher needs it given: `teacher=get_teacher(recipe, data, seed)`.
     """
-    check_teacher(recipe, data, teacher)
+    check_teacher(recipe, data, seed, teacher)
     if epochs is None:
         epochs = default_epochs(recipe, data.fast)
     if epochs < 1:
@@ -212,9 +212,9 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     return run
 
 
-def check_teacher(recipe: Recipe, data: MNISTTensors, teacher: Teacher | None) -> None:
-    """A student gets the teacher its recipe names, kept from the same held-out split and trained
-    on its own training images; a recipe without a teacher gets none."""
+def check_teacher(recipe: Recipe, data: MNISTTensors, seed: int, teacher: Teacher | None) -> None:
+    """A student gets the teacher its recipe names, of its seed rule, kept from the same held-out
+    split and trained on its own training images; a recipe without a teacher gets none."""
     if not recipe.teacher:
         if teacher is not None:
             raise ValueError(f"{recipe.name} has no teacher in its recipe; set one with "
@@ -226,6 +226,10 @@ def check_teacher(recipe: Recipe, data: MNISTTensors, teacher: Teacher | None) -
     if [r["recipe"]["name"] for r in teacher.records] != list(recipe.teacher):
         raise ValueError(f"the teacher given is {[r['recipe']['name'] for r in teacher.records]}, the recipe's is "
                          f"{list(recipe.teacher)}")
+    if [r["seed"] for r in teacher.records] != [seed + i for i in range(len(teacher.records))]:
+        raise ValueError(f"the teacher given has seeds {[r['seed'] for r in teacher.records]}; a student of seed {seed} "
+                         f"learns from seeds {[seed + i for i in range(len(teacher.records))]}: "
+                         "get_teacher(recipe, data, seed) gives them")
     if (teacher.split, teacher.train_images) != (data.split, len(data.train_x)):
         raise ValueError(f"the teacher learnt from {teacher.train_images:,} images with the {teacher.split} split "
                          f"held out; this student holds out the {data.split} split ({len(data.train_x):,} training "
@@ -233,32 +237,39 @@ def check_teacher(recipe: Recipe, data: MNISTTensors, teacher: Teacher | None) -
 
 
 def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Path | None = None,
-                progress: bool = True, log=tqdm.write) -> Teacher | None:
+                progress: bool = True, log=tqdm.write, deterministic: bool = False) -> Teacher | None:
     """The teacher of `recipe` for the student of `seed`: member i is its registered recipe trained
     from scratch with seed `seed + i` on the student's own training images (`data.train_x`: the
     first 50,000 in a validation run), or loaded from where that exact training was kept before
-    (`cache_dir`, default runs/teachers/). None if its training was interrupted."""
+    (`cache_dir`, default runs/teachers/). None if it was interrupted (Ctrl-C) before it was whole."""
     cache_dir, log = Path(cache_dir or distil.TEACHERS_DIR), log or (lambda line: None)
     members, records = [], []
-    for i, member in enumerate(teacher_recipes(recipe)):
-        member_seed, epochs = seed + i, default_epochs(member, data.fast)
-        path = distil.teacher_path(member, member_seed, data.split, data.fast, len(data.train_x), epochs, cache_dir)
-        with distil.locked(path):
-            if path.exists():
-                model, record = distil.load_member(member, path, data.device)
-                log(f"teacher {member.name} seed {member_seed}: trained before ({record['epochs']} epochs), its "
-                    f"{data.split} acc {record['final_test_acc']:.2f}%; kept in {distil.where(path)}")
-            else:
-                run = fit(member, data, member_seed, progress=progress,
-                          log=lambda line, s=member_seed: log(f"teacher {member.name} seed {s}: {line}"))
-                if run.interrupted:
-                    return None
-                if run.diverged:
-                    raise ValueError(f"teacher {member.name} seed {member_seed} diverged; no student learns from it")
-                model, record = run.model.eval(), run.record()
-                distil.save_member(model, record, path)
-        members.append(model)
-        records.append(record)
+    try:
+        for i, member in enumerate(teacher_recipes(recipe)):
+            member_seed, epochs = seed + i, default_epochs(member, data.fast)
+            path = distil.teacher_path(member, member_seed, data, epochs, deterministic, cache_dir)
+            with distil.locked(path, log):
+                if path.exists():
+                    model, record = distil.load_member(member, path, data.device)
+                    log(f"teacher {member.name} seed {member_seed}: trained before ({record['epochs']} epochs), its "
+                        f"{data.split} acc {record['final_test_acc']:.2f}%; kept in {distil.where(path)}")
+                else:
+                    run = fit(member, data, member_seed, progress=progress, deterministic=deterministic,
+                              log=lambda line, s=member_seed: log(f"teacher {member.name} seed {s}: {line}"))
+                    if run.interrupted:
+                        return None
+                    if run.diverged:
+                        raise ValueError(f"teacher {member.name} seed {member_seed} diverged; no student learns from it")
+                    model, record = run.model.eval(), run.record()
+                    try:
+                        distil.save_member(model, record, path)
+                    except OSError as e:  # e.g. a full disk: the student still learns from it, it is just not kept
+                        log(f"teacher {member.name} seed {member_seed}: cannot keep it in {distil.where(path)} "
+                            f"({e.strerror or e}); it is used now and trained again next time")
+            members.append(model)
+            records.append(record)
+    except KeyboardInterrupt:  # while waiting for another process's teacher, or loading one
+        return None
     return Teacher(members, records, data.split, len(data.train_x))
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnistlib import distil, results, train
+from mnistlib import distil, recipes, results, train
 from mnistlib.data import MNISTTensors
 from mnistlib.recipes import get_recipe, teacher_recipes
 from tests.conftest import record
@@ -63,9 +63,13 @@ def test_the_teacher_learns_from_the_students_training_images_only(tmp_path, mon
     kept = teacher.summary()
     assert [(m["iteration"], m["seed"], m["evaluated_on"], m["train_images"]) for m in kept] == [
         ("iteration4", 5, "validation", 100), ("iteration6", 6, "validation", 100)]
+    asked = []  # every batch the teacher is asked about while the student trains
+    for m in teacher.members:
+        m.register_forward_pre_hook(lambda module, inputs: asked.append(inputs[0].shape[0]))
     run = train.fit(ensemble, val, seed=5, progress=False, log=None, teacher=teacher)
     assert run.record()["teacher"] == kept
-    assert all(x is val.train_x for x in built[2:])  # and the student's batches are the same images
+    assert len(built) == 3 and built[2] is val.train_x  # the student's batches are the same 100 images
+    assert sum(asked) == 2 * len(val.train_x)  # each member saw each training image once, no held-out one
 
 
 def test_a_teacher_kept_for_another_split_is_never_used(tmp_path):
@@ -108,7 +112,8 @@ def test_a_student_needs_its_teacher_and_a_plain_recipe_refuses_one(tmp_path):
 def test_distillation_fields_leave_every_other_recipe_and_record_as_it_was():
     plain = get_recipe("iteration6")
     assert not set(distil_fields := ("teacher", "temperature", "soft_weight")) & set(plain.to_dict())
-    assert replace(plain, temperature=2.0).to_dict() == plain.to_dict()  # not in force without a teacher
+    with pytest.raises(ValueError, match="temperature is in force only with a teacher"):
+        replace(plain, temperature=2.0)  # a knob that would change nothing is refused, not recorded as the recipe
     assert set(distil_fields) <= set(STUDENT.to_dict()) and "teacher" in str(STUDENT) and "teacher" not in str(plain)
     assert results.why_not_a_result(record(0, [99.0] * 15, "iteration6")) is None
     assert results.variant_label(record(0, [99.0] * 15, "iteration6", {"teacher": ("iteration4",)})) == (
@@ -116,11 +121,30 @@ def test_distillation_fields_leave_every_other_recipe_and_record_as_it_was():
     assert replace(plain, teacher="iteration4").teacher == ("iteration4",)  # as --set teacher=iteration4 gives it
 
 
-@pytest.mark.parametrize("teacher, fragment", [(("iteration99",), "unknown iteration 'iteration99'"),
-                                               (("",), "a tuple of registered iteration names")])
-def test_a_bad_teacher_is_refused_in_one_line(teacher, fragment):
-    with pytest.raises(ValueError, match=fragment):
-        teacher_recipes(replace(STUDENT, teacher=teacher))
+def test_a_bad_teacher_is_refused_in_one_line(monkeypatch):
+    with pytest.raises(ValueError, match="must be a tuple of registered iteration names"):
+        replace(STUDENT, teacher=("",))
+    with pytest.raises(ValueError, match="unknown iteration 'iteration99'"):
+        teacher_recipes(replace(STUDENT, teacher=("iteration99",)))
+    monkeypatch.setitem(recipes.RECIPES, "student", replace(STUDENT, name="student"))
+    with pytest.raises(ValueError, match="student itself learns from a teacher; a teacher learns from scratch"):
+        teacher_recipes(replace(STUDENT, teacher=("student",)))
+
+
+def test_a_teacher_of_another_seed_is_refused(tmp_path):
+    data = tiny()
+    teacher = train.get_teacher(STUDENT, data, seed=1, cache_dir=tmp_path, progress=False, log=None)
+    with pytest.raises(ValueError, match="a student of seed 0 learns from seeds \\[0\\]"):
+        train.fit(STUDENT, data, seed=0, progress=False, log=None, teacher=teacher)
+
+
+def test_a_broken_kept_teacher_is_named_in_one_line(tmp_path):
+    data = tiny()
+    train.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
+    kept = next(tmp_path.glob("*.pt"))
+    kept.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=f"{kept.name}: cannot load this kept teacher .*; delete it"):
+        train.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
 
 
 def test_the_teacher_table_pairs_each_student_with_its_recipe_alone_seed_by_seed(tmp_path):
@@ -132,10 +156,10 @@ def test_the_teacher_table_pairs_each_student_with_its_recipe_alone_seed_by_seed
     for (kind, seed), acc in finals.items():
         extra = {"teacher": member} if kind == "taught" else {}
         changes = {"teacher": ("iteration4",)} if kind == "taught" else None
-        rec = record(seed, [98.0] * 14 + [acc], "iteration6", changes, evaluated_on="validation", **extra)
+        rec = record(seed, [98.0] * 14 + [acc], "iteration6", changes, evaluated_on="validation", params=2948, **extra)
         (folder / f"{kind}-{seed}.json").write_text(json.dumps(rec))
     table = results.teacher_table(tmp_path)
     row = table.splitlines()[2]
-    assert "| iteration6 (7,344) | iteration4, T=4, w=0.7 (99.45) | 0-2 |" in row  # seed 3 has no partner: left out
+    assert "| iteration6 (2,948) | iteration4, T=4, w=0.7 (99.45) | 0-2 |" in row  # seed 3 has no partner: left out
     assert "99.10 ± 0.10" in row and "**99.30** ± 0.05" in row and "+0.30, +0.15, +0.15" in row and "+0.20" in row
     assert row.endswith("| yes (std 0.10) |") and len(table.splitlines()) == 3
