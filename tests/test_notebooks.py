@@ -29,7 +29,8 @@ def text_of(cell):
 def test_the_series_is_there():
     assert [p.name for p in NOTEBOOKS] == ["00_receptive_field.ipynb", "01_iteration1.ipynb", "02_iteration2.ipynb",
                                            "03_iteration3.ipynb", "04_iteration4.ipynb", "05_iteration5.ipynb",
-                                           "06_iteration6.ipynb", "07_iteration7.ipynb", "08_comparison.ipynb"]
+                                           "06_iteration6.ipynb", "07_iteration7.ipynb", "08_learning_from_a_teacher.ipynb",
+                                           "09_comparison.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -194,3 +195,18 @@ def test_the_colab_cell_fails_in_one_clear_line(tmp_path, address, url, message)
         exec(source, {})
     assert str(stop.value).startswith(message) and "\n" not in str(stop.value)
     assert not (content / "mnistlib").exists()
+
+
+def test_the_teacher_notebook_shows_soft_targets_the_loss_and_both_runs():
+    code = cells(PROJECT / "notebooks" / "08_learning_from_a_teacher.ipynb")
+    source = lambda c: "".join(c["source"])
+    loss = next(c for c in code if "def loss_with_teacher" in source(c))
+    mine, library = re.findall(r"(\d+\.\d{4})", text_of(loss))
+    assert mine == library  # the loss written out in the cell is the one training uses
+    runs = [c for c in code if re.search(r"^\w+ = ml\.fit\(", source(c), re.M)]
+    assert len(runs) == 2 and "teacher=teacher" in source(runs[1]) and "teacher" not in source(runs[0])
+    assert all(len(re.findall(r"^epoch +\d+ ", text_of(c), re.M)) == 15 for c in runs)  # 15 epochs each, stored
+    images = sum("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", []))
+    assert images >= 2  # the soft targets, the two runs
+    assert all(re.search(r"ml\.fit\(\w+, val, ", source(c)) for c in runs)  # a choice of recipe: on validation only
+    assert "data.validation_split()" in "".join(source(c) for c in code)
