@@ -32,8 +32,8 @@ from .models import count_params, make_net, summary
 from .plots import (plot_augmentations, plot_comparison, plot_effective_rf, plot_history, plot_misclassified,
                     plot_receptive_fields, plot_schedule, plot_seeds, plot_soft_targets, plot_with_and_without, save, show)
 from .recipes import RECIPES, Recipe, diff, get_recipe
-from .results import (load_records, results_table, save_run, summarize, teacher_table, validation_table,
-                      why_not_a_result)
+from .results import (FROM_SCRATCH, TAUGHT, load_records, results_table, save_run, summarize, taught_table,
+                      teacher_table, validation_table, why_not_a_result)
 from .rf import effective_rf, format_rf_table, layer_listing, receptive_field, spatial_rows
 from .distil import Teacher, distillation_loss
 from .train import Run, fit, get_teacher

@@ -164,12 +164,15 @@ def cmd_table(args):
         print(results.teacher_table(args.runs_dir or TEACHER_RUNS))
     else:
         runs_dir = args.runs_dir or RUNS_DIR
-        print(results.validation_table(runs_dir) if args.validation else results.results_table(runs_dir=runs_dir))
+        if args.validation:
+            print(results.validation_table(runs_dir))
+        else:
+            print(results.taught_table(runs_dir) if args.taught else results.results_table(runs_dir=runs_dir))
 
 
 def cmd_figures(args):
     from .plots import plot_comparison, plot_seeds, save
-    by_name = {name: results.load_records(name, args.runs_dir) for name in RECIPES}
+    by_name = {name: results.load_records(name, args.runs_dir) for name in RECIPES}  # every iteration's seeds plot
     by_name = {name: recs for name, recs in by_name.items() if recs}
     if not by_name:
         raise ValueError(f"no complete run records in {args.runs_dir} ({results.no_results_reason(args.runs_dir)}): "
@@ -177,7 +180,11 @@ def cmd_figures(args):
     folder = results.figures_dir(args.runs_dir)
     for name, recs in by_name.items():
         print(f"figure: {save(plot_seeds(recs), f'{name}-seeds', folder)}")
-    print(f"figure: {save(plot_comparison(by_name), 'comparison', folder)}")
+    scratch = {name: recs for name, recs in by_name.items() if name in results.FROM_SCRATCH}  # taught ones apart
+    if any(results.split_held_out(recs)[0] for recs in scratch.values()):
+        print(f"figure: {save(plot_comparison(scratch), 'comparison', folder)}")
+    else:
+        print("comparison: not drawn, no tuning seeds (0-9) of an iteration trained from scratch here")
 
 
 def cmd_bench(args):
@@ -278,6 +285,9 @@ def main(argv=None) -> int:
                        help="instead, each student against its recipe trained alone on the same seeds (records in "
                             "RUNS_DIR/validation/; RUNS_DIR defaults to figures/runs/teacher/, where the "
                             "distillation search is)")
+    which.add_argument("--taught", action="store_true",
+                       help="instead, the iterations that learn from a teacher (test split, kept out of the main "
+                            "table), each beside the same net trained alone and the teacher's training time")
     tb.add_argument("--runs-dir", type=Path, default=None,
                     help="default: figures/runs/ (the committed evidence; with --teacher figures/runs/teacher/); "
                          "e.g. runs/ for your own")

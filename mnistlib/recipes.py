@@ -241,12 +241,21 @@ ITERATION7 = replace(
     cfg=padded(6, 6, "M", 10, 10, "M", 10, 10),
 )
 
+ITERATION8 = replace(
+    ITERATION7,
+    name="iteration8",
+    summary="under 4k, learning from a teacher: iteration 7 trained on the soft targets (T=4, weight 0.7) of two "
+    "iteration-4 runs averaged, the teacher trained first on the same images",
+    teacher=("iteration4", "iteration4"),
+)
+
 RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3, ITERATION4, ITERATION5,
-                                                   ITERATION6, ITERATION7)}
+                                                   ITERATION6, ITERATION7, ITERATION8)}
 
 
 BUILDS_ON = {"iteration2": "iteration1", "iteration3": "iteration2", "iteration4": "iteration3",
-             "iteration5": "iteration4", "iteration6": "iteration5", "iteration7": "iteration5"}
+             "iteration5": "iteration4", "iteration6": "iteration5", "iteration7": "iteration5",
+             "iteration8": "iteration7"}
 
 
 def diff(recipe: Recipe, previous: Recipe | None = None) -> None:

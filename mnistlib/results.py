@@ -43,6 +43,8 @@ FIELDS = {            # what every schema-2 record holds, and the type of each
     "epochs": int, "interrupted": bool, "fast_mode": bool, "recipe": dict, "history": list,
     "final_test_acc": (float, int, type(None)), "best_test_acc": (float, int, type(None)),
 }
+FROM_SCRATCH = [name for name, r in RECIPES.items() if not r.teacher]  # the main table and figure
+TAUGHT = [name for name, r in RECIPES.items() if r.teacher]            # learn from a teacher: shown apart
 PROTOCOL_SEEDS = range(10)  # results are reported over seeds 0-9 (older recipes: 0-4); others are held out
 
 
@@ -209,11 +211,38 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
     if record["evaluated_on"] != split:
         return (f"{record['evaluated_on'].upper()} SPLIT: for choosing between recipes, not a test result"
                 if split == "test" else f"{record['evaluated_on'].upper()} SPLIT, not a {split}-split run")
+    why = _why_not_its_teacher(record, registered)
+    if why:
+        return why
     diff = changes(record["recipe"])
     if registered and diff is None:
         return f"NOT REGISTERED: {record['recipe']['name']} is no iteration of today's registry"
     if registered and diff:
         return f"A VARIANT of {record['recipe']['name']}: not its registered recipe"
+    return None
+
+
+def _why_not_its_teacher(record: dict, registered: bool) -> str | None:
+    """For a student: why the teacher its record names is not the one its recipe asks for (its
+    members and their seeds), or was not trained whole, on the same split (a teacher trained on the
+    held-out images would leak them) or, if `registered`, from today's registered recipes."""
+    names, members = list(record["recipe"].get("teacher", ())), record.get("teacher", [])
+    if not names and not members:
+        return None
+    if [m["iteration"] for m in members] != names or \
+            [m["seed"] for m in members] != [record["seed"] + i for i in range(len(members))]:
+        return (f"NOT ITS TEACHER: learnt from {[(m['iteration'], m['seed']) for m in members]}, its recipe asks for "
+                f"{names} with seeds from {record['seed']}, not a result")
+    for m in members:
+        if m["evaluated_on"] != record["evaluated_on"]:
+            return (f"TEACHER ON ANOTHER SPLIT: {m['iteration']} seed {m['seed']} was trained for the {m['evaluated_on']} "
+                    f"split, the student for the {record['evaluated_on']} split (a teacher that saw the student's "
+                    "held-out images would leak them), not a result")
+        if m["epochs"] != m["recipe"]["epochs"]:
+            return (f"TEACHER NOT WHOLE: {m['iteration']} seed {m['seed']} trained {m['epochs']} epochs, its recipe "
+                    f"{m['recipe']['epochs']}, not a result")
+        if registered and changes(m["recipe"]) != {}:
+            return f"A VARIANT TEACHER: {m['iteration']} seed {m['seed']} is not today's registered recipe, not a result"
     return None
 
 
@@ -234,6 +263,11 @@ def read_record(path: Path) -> dict:
             wrong.append("recipe name or epochs")
         if isinstance(history, list) and not all(isinstance(h, dict) and "test_acc" in h for h in history):
             wrong.append("history entries")
+        member = {"iteration", "seed", "evaluated_on", "epochs", "final_test_acc", "seconds", "recipe"}
+        if not (isinstance(record.get("teacher", []), list) and
+                all(isinstance(m, dict) and member <= set(m) and isinstance(m["recipe"], dict) and
+                    isinstance(m["recipe"].get("epochs"), int) for m in record.get("teacher", []))):
+            wrong.append("teacher members")
         if wrong:
             raise ValueError(f"{path} is not a whole schema-{SCHEMA} record ({', '.join(wrong)} missing or of the "
                              "wrong type): move it away, or re-make it")
@@ -254,11 +288,13 @@ def no_results_reason(runs_dir: Path, split: str = "test", names=None) -> str:
     their records it holds, and why none is a result."""
     records = [r for r in read_records(split_dir(runs_dir, split))
                if names is None or r.get("iteration") in names]
-    why = Counter(why_not_a_result(r, split, registered=split == "test").split(":")[0] for r in records)
+    why = Counter(w.split(":")[0] for r in records if (w := why_not_a_result(r, split, registered=split == "test")))
     found = f"{sum(why.values())} record(s), none a result" + (
         f" ({', '.join(f'{n} {reason}' for reason, n in why.most_common())})" if why else "")
     hint = {"test": "; the validation-split runs: `table --validation`",
             "validation": "; the test-set runs: `table` without --validation"}[split]
+    if split == "test" and names is not None and not set(names) & set(TAUGHT):
+        hint += "; the iterations that learn from a teacher: `table --taught`"
     return f"{found}{hint}"
 
 
@@ -311,13 +347,14 @@ def format_seeds(seeds: list[int]) -> str:
 
 
 def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
-    """The README's results table (Markdown), made only from the records on disk."""
+    """The README's results table (Markdown), made only from the records on disk: the iterations
+    `names`, default those trained from scratch (the others: `taught_table`)."""
     rows = [
         "| iteration | params | seeds | **final-epoch test acc** (mean ± std) | min – max | "
         "best epoch (mean; test-selected, for reference) | train acc (final) | write-up's claim |",
         "|---|---:|---|---:|---:|---:|---:|---|",
     ]
-    for name in names or RECIPES:
+    for name in names or FROM_SCRATCH:
         protocol, held_out = split_held_out(load_records(name, runs_dir))
         claim = RECIPES[name].reported if name in RECIPES else {}
         for records, label in ((protocol, name), (held_out, f"{name}, held-out seeds")):
@@ -330,8 +367,66 @@ def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
                 f"| {label} | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f} ± {s['final_std']:.2f}** | "
                 f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['best_mean']:.2f} | {s['train_mean']:.2f} | {claim_text} |")
     if len(rows) == 2:
-        raise ValueError(f"no results in {runs_dir} ({no_results_reason(runs_dir, names=names)}): make them with "
+        raise ValueError(f"no results in {runs_dir} ({no_results_reason(runs_dir, names=names or FROM_SCRATCH)}): make them with "
                          "`python -m mnistlib study NAME`")
+    return "\n".join(rows)
+
+
+def _members(names) -> str:
+    """('iteration4', 'iteration4') -> 'iteration4 x2'."""
+    return " + ".join(f"{n} x{k}" if k > 1 else n for n, k in Counter(names).items())
+
+
+def _minutes(record: dict) -> float:
+    return sum(h["seconds"] for h in record["history"]) / 60
+
+
+def _machines(records: list[dict]) -> str:
+    return ", ".join(sorted({(r.get("environment") or {}).get("device_name") or "machine not recorded" for r in records}))
+
+
+def alone_twin(name: str) -> str:
+    """The from-scratch iteration whose network and training a taught iteration keeps."""
+    twin = next((n for n in FROM_SCRATCH if _body(RECIPES[n].to_dict()) == _body(RECIPES[name].to_dict())), None)
+    if twin is None:
+        raise ValueError(f"{name} learns from a teacher, but no registered iteration trains its network alone")
+    return twin
+
+
+def taught_table(runs_dir: Path = RUNS_DIR) -> str:
+    """The README's table of the iterations that learn from a teacher (Markdown, test split), kept
+    apart from the from-scratch ones: each beside its recipe trained alone on the same seeds, and
+    the training time per seed, the teacher's included, as the records measured it."""
+    rows = ["| iteration | teacher (its members' own final test acc, mean) | seeds | **final-epoch test acc** "
+            "(mean ± std) | min – max | minutes per seed: student + teacher (machine) | the same net alone, same "
+            "seeds (machine) | gain |",
+            "|---|---|---|---:|---:|---|---|---:|"]
+    for name in TAUGHT:
+        alone_name = alone_twin(name)
+        alone = {r["seed"]: r for r in load_records(alone_name, runs_dir)}
+        for records, label in zip(split_held_out(load_records(name, runs_dir)), (name, f"{name}, held-out seeds")):
+            if not records:
+                continue
+            s, seeds = summarize(records), [r["seed"] for r in records]
+            teacher = _members(RECIPES[name].teacher)
+            own = statistics.fmean(m["final_test_acc"] for r in records for m in r["teacher"])
+            student = statistics.fmean(_minutes(r) for r in records)
+            taught = statistics.fmean(sum(m["seconds"] for m in r["teacher"]) / 60 for r in records)
+            if set(seeds) <= set(alone):
+                twins = [alone[seed] for seed in seeds]
+                a_mean, a_std = _mean_std([r["final_test_acc"] for r in twins])
+                beside, gain = f"{alone_name} {a_mean:.2f} ± {a_std:.2f} ({_machines(twins)})", f"{s['final_mean'] - a_mean:+.2f}"
+                if _machines(twins) != _machines(records):  # then not paired seed by seed: two samples
+                    gain += ", across machines"
+            else:
+                beside, gain = f"{alone_name}: not all these seeds", "–"
+            rows.append(f"| {label} ({s['params']:,}) | {teacher} ({own:.2f}) | {format_seeds(seeds)} | "
+                        f"**{s['final_mean']:.2f} ± {s['final_std']:.2f}** | {s['final_min']:.2f} – {s['final_max']:.2f} | "
+                        f"{student:.1f} + {taught:.1f} ({_machines(records)}) | {beside} | {gain} |")
+    if len(rows) == 2:
+        raise ValueError(f"no results of an iteration that learns from a teacher ({', '.join(TAUGHT)}) in {runs_dir} "
+                         f"({no_results_reason(runs_dir, names=TAUGHT)}): make them with "
+                         f"`python -m mnistlib study {TAUGHT[0] if TAUGHT else 'NAME'}`")
     return "\n".join(rows)
 
 
@@ -390,9 +485,7 @@ def teacher_table(runs_dir: Path = TEACHER_RUNS) -> str:
             continue
         recipe = rec["recipe"]
         if recipe.get("teacher"):
-            members = Counter(recipe["teacher"])
-            label = (" + ".join(f"{n} x{k}" if k > 1 else n for n, k in members.items()) +
-                     f", T={recipe['temperature']:g}, w={recipe['soft_weight']:g}")
+            label = f"{_members(recipe['teacher'])}, T={recipe['temperature']:g}, w={recipe['soft_weight']:g}"
             taught.setdefault((name, label), {})[rec["seed"]] = rec
         else:
             alone.setdefault(name, {})[rec["seed"]] = rec

@@ -7,7 +7,7 @@ import pytest
 
 from mnistlib.cli import main
 from mnistlib.recipes import get_recipe
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, members, record
 
 
 def cli(*args, env=None):
@@ -242,6 +242,8 @@ PROBES = [(args, {}, fragment) for args, fragment in BAD_INPUT] + [  # (argument
     (["train", "iteration6", "--set", "teacher=iteration4", "--set", "soft_weight=2"], {},
      "soft_weight must be a number in [0, 1]"),
     (["table", "--teacher", "--runs-dir", "/nonexistent/runs"], {}, "no runs folder /nonexistent/runs"),
+    (["table", "--taught", "--runs-dir", "/nonexistent/runs"], {}, "no runs folder /nonexistent/runs"),
+    (["table", "--taught", "--validation"], {}, "not allowed with argument"),
     (["train", "iteration3", "--set", "epochs=5"], {}, "between 1 and 4, e.g. (2, 3), got (6, 13)"),
     (["train", "iteration1"], {"MNISTLIB_FAST": "maybe"}, "MNISTLIB_FAST='maybe': use 1 or 0"),
     (["colab", "../.."], {}, "expected OWNER/NAME of a GitHub repository"),
@@ -268,6 +270,8 @@ def test_probe_bad_input_is_one_line_before_any_training(args, env, fragment, ca
 
 @pytest.mark.parametrize("text, bad", [("[]", "is not a run record (no schema)"),
                                        ('{"schema": 2}', "is not a whole schema-2 record"),
+                                       (json.dumps(record(0, [99.0] * 15, "iteration8", teacher=[{"seed": 0}])),
+                                        "is not a whole schema-2 record (teacher members missing"),
                                        ('{"schema": 2, "iteration": "iter', "is not valid JSON (Unterminated string")])
 def test_probe_a_bad_record_is_named_by_table_and_figures(tmp_path, capsys, text, bad):
     (tmp_path / "broken.json").write_text(text)
@@ -277,8 +281,23 @@ def test_probe_a_bad_record_is_named_by_table_and_figures(tmp_path, capsys, text
         assert f"{tmp_path / 'broken.json'} {bad}" in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_taught_iterations_stay_out_of_the_main_table_and_the_comparison(tmp_path, capsys, monkeypatch):
+    import mnistlib.plots
+    taught = record(0, [99.3] * 15, "iteration8", params=3822, teacher=members(0, "test", n=2))
+    (tmp_path / "taught.json").write_text(json.dumps(taught))
+    assert main(["table", "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "0 record(s), none a result" in err and "learn from a teacher: `table --taught`" in err, err
+    assert main(["figures", "--runs-dir", str(tmp_path)]) == 0
+    assert "iteration8-seeds.png" in capsys.readouterr().out and not (tmp_path / "comparison.png").exists()
+    (tmp_path / "alone.json").write_text(json.dumps(record(0, [99.1] * 15, "iteration7")))
+    drawn, real = [], mnistlib.plots.plot_comparison
+    monkeypatch.setattr(mnistlib.plots, "plot_comparison", lambda by_name: drawn.append(list(by_name)) or real(by_name))
+    assert main(["figures", "--runs-dir", str(tmp_path)]) == 0
+    assert drawn == [["iteration7"]] and (tmp_path / "comparison.png").exists()
+
+
 def test_probe_a_folder_without_results_says_why(tmp_path, capsys):
-    from tests.conftest import record
     (tmp_path / "a.json").write_text(json.dumps(record(0, [99.0], fast_mode=True)))
     (tmp_path / "b.json").write_text(json.dumps(record(1, [99.0] * 15, changes={"lr": 0.5})))
     for command in (["table"], ["figures"]):
@@ -320,7 +339,6 @@ def test_a_diverged_run_stops_at_once_and_is_no_result(tiny_root, tmp_path, caps
 def test_a_record_written_meanwhile_by_another_process_is_kept(tiny_root, tmp_path, capsys, monkeypatch):
     """The no-replace rule holds when the record is written, not only before training starts."""
     import mnistlib.runner
-    from tests.conftest import record
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     out = tmp_path / "r.json"
     theirs = json.dumps(record(0, [99.0] * 15))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mnistlib import distil, recipes, results, train
 from mnistlib.data import MNISTTensors
 from mnistlib.recipes import get_recipe, teacher_recipes
-from tests.conftest import record
+from tests.conftest import members, record
 
 STUDENT = replace(get_recipe("iteration6"), teacher=("iteration4",))
 
@@ -147,14 +147,61 @@ def test_a_broken_kept_teacher_is_named_in_one_line(tmp_path):
         train.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
 
 
+def test_a_student_is_a_result_only_with_its_own_whole_teacher_from_its_split():
+    student = lambda **extra: record(0, [99.0] * 15, "iteration8", params=3822, **extra)
+    assert results.why_not_a_result(student(teacher=members(0, "test", n=2))) is None
+    bad = {"NOT ITS TEACHER": [members(1, "test", n=2), members(0, "test", n=1), []],
+           "TEACHER ON ANOTHER SPLIT": [members(0, "validation", n=2)],
+           "TEACHER NOT WHOLE": [members(0, "test", n=2, epochs=3)],
+           "A VARIANT TEACHER": [members(0, "test", n=2, recipe={**get_recipe("iteration4").to_dict(), "lr": 0.2})]}
+    for reason, teachers in bad.items():
+        for teacher in teachers:
+            assert results.why_not_a_result(student(teacher=teacher)).startswith(reason)
+    variant = student(teacher=members(0, "test", n=2, recipe={**get_recipe("iteration4").to_dict(), "lr": 0.2}))
+    assert results.why_not_a_result(variant, registered=False) is None  # a search may try another teacher
+    assert results.why_not_a_result(student()).startswith("NOT ITS TEACHER")  # a record that names none
+    leaky = record(0, [99.0] * 15, "iteration8", evaluated_on="validation", teacher=members(0, "test", n=2))
+    assert results.why_not_a_result(leaky, "validation", registered=False).startswith("TEACHER ON ANOTHER SPLIT")
+    plain = record(0, [99.0] * 15, "iteration7", params=3822, teacher=members(0, "test"))
+    assert results.why_not_a_result(plain).startswith("NOT ITS TEACHER")  # a teacher its recipe does not ask for
+
+
+def test_the_taught_table_sets_each_taught_iteration_beside_its_net_alone(tmp_path):
+    env = {"environment": {"device_name": "AMD EPYC"}}
+    for seed, alone, taught in ((0, 99.10, 99.30), (1, 99.20, 99.30), (2, 99.30, 99.45), (5, 98.00, None),
+                                (10, None, 99.35)):
+        if alone is not None:  # seed 5 alone has no taught partner: left out of the comparison
+            (tmp_path / f"alone-{seed}.json").write_text(json.dumps(record(seed, [alone] * 15, "iteration7", **env)))
+        if taught is not None:
+            rec = record(seed, [taught] * 15, "iteration8", params=3822, teacher=members(seed, "test", n=2, acc=99.4), **env)
+            (tmp_path / f"taught-{seed}.json").write_text(json.dumps(rec))
+    rows = results.taught_table(tmp_path).splitlines()[2:]
+    assert rows[0] == ("| iteration8 (3,822) | iteration4 x2 (99.40) | 0-2 | **99.35 ± 0.09** | 99.30 – 99.45 | "
+                       "0.2 + 11.0 (AMD EPYC) | iteration7 99.20 ± 0.10 (AMD EPYC) | +0.15 |")
+    assert rows[1].startswith("| iteration8, held-out seeds (3,822) | iteration4 x2 (99.40) | 10 | **99.35 ± 0.00**")
+    assert rows[1].endswith("| iteration7: not all these seeds | – |") and len(rows) == 2
+    assert "iteration8" not in results.results_table(runs_dir=tmp_path)  # kept apart from the from-scratch nets
+    other = record(1, [99.20] * 15, "iteration7", environment={"device_name": "Intel Xeon"})
+    (tmp_path / "alone-1.json").write_text(json.dumps(other))  # seed 1 alone, made on another machine
+    assert results.taught_table(tmp_path).splitlines()[2].endswith(
+        "| iteration7 99.20 ± 0.10 (AMD EPYC, Intel Xeon) | +0.15, across machines |")  # not a paired gain
+    (tmp_path / "none").mkdir()
+    with pytest.raises(ValueError, match="study iteration8"):
+        results.taught_table(tmp_path / "none")
+
+
+def test_every_taught_iteration_has_its_network_trained_alone_in_the_registry():
+    assert results.TAUGHT and all(results.alone_twin(name) in results.FROM_SCRATCH for name in results.TAUGHT)
+    assert results.alone_twin("iteration8") == "iteration7"
+
+
 def test_the_teacher_table_pairs_each_student_with_its_recipe_alone_seed_by_seed(tmp_path):
     folder = tmp_path / "validation"
     folder.mkdir()
-    member = [{"iteration": "iteration4", "seed": 0, "final_test_acc": 99.45}]
     finals = {("alone", 0): 99.00, ("alone", 1): 99.10, ("alone", 2): 99.20,
               ("taught", 0): 99.30, ("taught", 1): 99.25, ("taught", 2): 99.35, ("taught", 3): 99.9}
     for (kind, seed), acc in finals.items():
-        extra = {"teacher": member} if kind == "taught" else {}
+        extra = {"teacher": members(seed)} if kind == "taught" else {}
         changes = {"teacher": ("iteration4",)} if kind == "taught" else None
         rec = record(seed, [98.0] * 14 + [acc], "iteration6", changes, evaluated_on="validation", params=2948, **extra)
         (folder / f"{kind}-{seed}.json").write_text(json.dumps(rec))

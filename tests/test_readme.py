@@ -22,7 +22,7 @@ def test_tables_are_the_ones_the_records_give(capsys):
             found.add(name)
             assert main(command.split()) == 0, name
             assert table.strip() == capsys.readouterr().out.strip(), f"{page}'s {name} is not what `{command}` gives"
-    assert found >= {"results-table", "validation-table", "search-table"}
+    assert found >= {"results-table", "taught-table", "validation-table", "search-table"}
     assert "<!-- results-table: python -m mnistlib table -->" in README
 
 

@@ -76,7 +76,7 @@ def test_figures_from_other_runs_dirs_stay_beside_them(tmp_path):
 
 SEEDS = {"iteration1": range(5), "iteration2": range(5), "iteration3": range(5),  # seeds 10-12: held out
          "iteration4": range(13), "iteration5": range(13),
-         "iteration6": range(13), "iteration7": range(13)}
+         "iteration6": range(13), "iteration7": range(13), "iteration8": range(13)}
 
 
 def test_registry_integrity_every_committed_record_is_a_result_of_todays_recipe():
