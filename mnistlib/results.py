@@ -404,11 +404,11 @@ def taught_table(runs_dir: Path = RUNS_DIR) -> str:
     for name in TAUGHT:
         alone_name = alone_twin(name)
         alone = {r["seed"]: r for r in load_records(alone_name, runs_dir)}
+        teacher = _members(RECIPES[name].teacher)
         for records, label in zip(split_held_out(load_records(name, runs_dir)), (name, f"{name}, held-out seeds")):
             if not records:
                 continue
             s, seeds = summarize(records), [r["seed"] for r in records]
-            teacher = _members(RECIPES[name].teacher)
             own = statistics.fmean(m["final_test_acc"] for r in records for m in r["teacher"])
             student = statistics.fmean(_minutes(r) for r in records)
             taught = statistics.fmean(sum(m["seconds"] for m in r["teacher"]) / 60 for r in records)
