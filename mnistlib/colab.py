@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .errors import Refusal
 from .paths import ROOT
 
 NAME = r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_.-]{1,100}"  # GitHub's OWNER/NAME rules
@@ -18,14 +19,14 @@ def repository(root: Path = ROOT) -> str:
     """OWNER/NAME as README's Colab badge gives it."""
     found = re.search(rf"colab\.research\.google\.com/github/({NAME})/blob/", (root / "README.md").read_text())
     if not found:
-        raise ValueError(f"no Colab badge in {root / 'README.md'}")
+        raise Refusal(f"no Colab badge in {root / 'README.md'}")
     return found[1]
 
 
 def set_repository(new: str, root: Path = ROOT) -> list[Path]:
     """Replace the current address with `new` (OWNER/NAME) everywhere; returns the files changed."""
     if not re.fullmatch(NAME, new) or new.split("/")[1] in (".", ".."):
-        raise ValueError(f"expected OWNER/NAME of a GitHub repository (letters, digits, '-', '_', '.'), got {new!r}")
+        raise Refusal(f"expected OWNER/NAME of a GitHub repository (letters, digits, '-', '_', '.'), got {new!r}")
     old = repository(root)
     changed = []
     for path in [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import Refusal
 from .mnist_files import check_extracted, prepare_root
 
 MEAN, STD = 0.1307, 0.3081                      # MNIST training-set pixel statistics (0..1 scale)
@@ -35,7 +36,7 @@ def fast_mode() -> bool:
     Read where data is loaded; everything downstream asks the data (`MNISTTensors.fast`)."""
     value = os.environ.get("MNISTLIB_FAST", "").strip().lower()
     if value not in TRUE + FALSE:
-        raise ValueError(f"MNISTLIB_FAST={os.environ['MNISTLIB_FAST']!r}: use 1 or 0 (or true/false, yes/no, on/off)")
+        raise Refusal(f"MNISTLIB_FAST={os.environ['MNISTLIB_FAST']!r}: use 1 or 0 (or true/false, yes/no, on/off)")
     return value in TRUE
 
 
@@ -62,7 +63,7 @@ class MNISTTensors:
         if n is None:
             n = len(self.train_x) // 6
         if not 0 < n < len(self.train_x):
-            raise ValueError(f"validation size must be between 1 and {len(self.train_x) - 1}, got {n}")
+            raise Refusal(f"validation size must be between 1 and {len(self.train_x) - 1}, got {n}")
         return MNISTTensors(self.train_x[:-n], self.train_y[:-n], self.train_x[-n:], self.train_y[-n:], "validation",
                             self.fast)
 

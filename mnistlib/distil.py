@@ -33,6 +33,7 @@ try:
 except ImportError:  # Windows: no lock; two processes may then train the same member twice
     fcntl = None
 
+from .errors import Refusal
 from .paths import ROOT, USER_RUNS_DIR
 
 TEACHERS_DIR = USER_RUNS_DIR / "teachers"  # trained teacher members (ignored by git; a cache, not evidence)
@@ -112,11 +113,12 @@ def save_member(model: nn.Module, record: dict, path: Path) -> None:
 
 
 def load_member(recipe, path: Path, device) -> tuple[nn.Module, dict]:
+    model = recipe.build().to(device, memory_format=torch.channels_last)  # outside the try: not about the file
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
-        model = recipe.build().to(device, memory_format=torch.channels_last)
         model.load_state_dict(saved["state_dict"])
-        return model.eval(), json.loads(saved["record"])
+        record = json.loads(saved["record"])
     except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{where(path)}: cannot load this kept teacher ({str(e).splitlines()[0]}); delete it, and "
-                         "it is trained again") from None
+        raise Refusal(f"{where(path)}: cannot load this kept teacher ({str(e).splitlines()[0]}); delete it, and "
+                      "it is trained again") from None
+    return model.eval(), record

@@ -10,6 +10,8 @@ import sys
 
 import torch
 
+from .errors import Refusal
+
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
     """CUDA when torch sees a GPU, else the CPU ("auto"); or the device asked for."""
@@ -17,7 +19,7 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device auto or cpu")
+        raise Refusal("device 'cuda' asked for, but torch sees no CUDA GPU; use --device auto or cpu")
     return device
 
 

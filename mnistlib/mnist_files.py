@@ -21,6 +21,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .errors import Refusal
 from .paths import DATA
 
 FILES = {  # name -> (magic number, bytes per item)
@@ -31,8 +32,9 @@ FILES = {  # name -> (magic number, bytes per item)
 }
 
 
-class MNISTDataError(RuntimeError):
-    """MNIST is missing, incomplete or corrupt; the message says which file and where."""
+class MNISTDataError(Refusal):
+    """MNIST is missing, incomplete or corrupt; the message says which file and where (a Refusal,
+    like every error mnistlib raises on purpose)."""
 
 
 def default_root() -> Path:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torchinfo
 from torch import nn
 
+from .errors import Refusal
+
 MNIST_SIZE = 28
 NUM_CLASSES = 10
 BUDGET = 10_000  # the series' parameter budget (python -m mnistlib refuses more without --over-budget)
@@ -34,9 +36,9 @@ def conv_block(cin: int, cout: int, k: int = 3, p: int = 0) -> list[nn.Module]:
 def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
     """Build the network described by `cfg` and `head` (see the module docstring)."""
     if not isinstance(cfg, (tuple, list)):
-        raise ValueError(f"a layer list is a tuple such as (16, 'M', 16), got {cfg!r}")
+        raise Refusal(f"a layer list is a tuple such as (16, 'M', 16), got {cfg!r}")
     if all(item == "M" for item in cfg):
-        raise ValueError(f"layer list {cfg!r} has no conv: the head alone is a linear model, not a CNN")
+        raise Refusal(f"layer list {cfg!r} has no conv: the head alone is a linear model, not a CNN")
     layers: list[nn.Module] = []
     c, size = 1, MNIST_SIZE  # channels and side of the map so far
     for item in cfg:
@@ -50,13 +52,13 @@ def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
             layers += conv_block(c, cout, k, p)
             c, size = cout, size + 2 * p - k + 1
         if size < 1:
-            raise ValueError(f"layer list {cfg!r} shrinks the {MNIST_SIZE}x{MNIST_SIZE} input to nothing")
+            raise Refusal(f"layer list {cfg!r} shrinks the {MNIST_SIZE}x{MNIST_SIZE} input to nothing")
     if head == "gap":
         layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, NUM_CLASSES, 1, bias=False)]
     elif head == "conv":
         layers += [nn.Conv2d(c, NUM_CLASSES, size, bias=False)]
     else:
-        raise ValueError(f"unknown head {head!r}: use 'gap' or 'conv'")
+        raise Refusal(f"unknown head {head!r}: use 'gap' or 'conv'")
     layers.append(nn.Flatten())
     return nn.Sequential(*layers)
 
@@ -67,7 +69,7 @@ def conv_spec(item, cfg=()) -> tuple[int, int, int]:
     whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
     if not (isinstance(spec, (tuple, list)) and len(spec) == 3 and all(whole(v) for v in spec)
             and spec[0] >= 1 and spec[1] >= 1 and spec[2] >= 0):
-        raise ValueError(f"layer {item!r} in {cfg!r}: use n (3x3 conv to n channels), (n, k, p) or 'M'")
+        raise Refusal(f"layer {item!r} in {cfg!r}: use n (3x3 conv to n channels), (n, k, p) or 'M'")
     return tuple(spec)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import torch
 from torch import nn
 
+from .errors import Refusal
 from .models import count_params, make_net
 
 SCHEDULES = ("step", "onecycle")
@@ -137,7 +138,7 @@ def check_field(name: str, value) -> None:
     """One field's rule (e.g. the CLI's --epochs follows the recipe's epochs rule)."""
     test, what = _RULES[name]
     if not test(value):
-        raise ValueError(f"recipe field {name} must be {what}, got {value!r}")
+        raise Refusal(f"recipe field {name} must be {what}, got {value!r}")
 
 
 def _check(recipe: "Recipe") -> None:
@@ -146,20 +147,20 @@ def _check(recipe: "Recipe") -> None:
     defaults = {f.name: f.default for f in fields(Recipe)}
     for name in ("temperature", "soft_weight"):
         if not recipe.teacher and getattr(recipe, name) != defaults[name]:
-            raise ValueError(f"recipe field {name} is in force only with a teacher: set one too, "
-                             "e.g. teacher=('iteration4',)")
+            raise Refusal(f"recipe field {name} is in force only with a teacher: set one too, "
+                          "e.g. teacher=('iteration4',)")
     m, e = recipe.milestones, recipe.epochs
     if not (isinstance(m, tuple) and all(_is_int(x) and 1 <= x < e for x in m) and list(m) == sorted(set(m))):
         if e == 1:
-            raise ValueError(f"recipe field milestones must be () for a 1-epoch recipe, got {m!r}")
+            raise Refusal(f"recipe field milestones must be () for a 1-epoch recipe, got {m!r}")
         example = (e // 2,) if e < 5 else (round(e * 0.4), e - 2)  # (6, 13) for 15 epochs
-        raise ValueError(f"recipe field milestones must be a tuple of increasing whole epochs between 1 and "
-                         f"{e - 1}, e.g. {example}, got {m!r}")
+        raise Refusal(f"recipe field milestones must be a tuple of increasing whole epochs between 1 and "
+                      f"{e - 1}, e.g. {example}, got {m!r}")
     try:
         with torch.device("meta"):  # shapes only: no memory, no draw from the random generator
             make_net(recipe.cfg, recipe.head, recipe.dropout)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
+    except Refusal as e:
+        raise Refusal(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
 
 
 ITERATION1 = Recipe(
@@ -279,7 +280,7 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise ValueError(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}") from None
+        raise Refusal(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}") from None
 
 
 def teacher_recipes(recipe: Recipe) -> list[Recipe]:
@@ -289,10 +290,10 @@ def teacher_recipes(recipe: Recipe) -> list[Recipe]:
     for name in recipe.teacher:
         try:
             member = get_recipe(name)
-        except ValueError as e:
-            raise ValueError(f"recipe field teacher: {e}") from None
+        except Refusal as e:
+            raise Refusal(f"recipe field teacher: {e}") from None
         if member.teacher:
-            raise ValueError(f"recipe field teacher: {name} itself learns from a teacher; a teacher learns from scratch")
+            raise Refusal(f"recipe field teacher: {name} itself learns from a teacher; a teacher learns from scratch")
         members.append(member)
     return members
 

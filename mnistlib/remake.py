@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .errors import Refusal
 from .paths import ROOT
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -58,13 +59,13 @@ def execute(path: Path, data_root: Path, threads: int = 1) -> float:
 def remake(paths: list[Path], data_root: Path, jobs: int = 2, threads: int = 1) -> None:
     """Execute and normalise `paths`, `jobs` at a time, printing each one's time as it ends."""
     if not (Path(data_root) / "MNIST" / "raw").is_dir():
-        raise ValueError(f"no MNIST under {data_root}/MNIST/raw: pass --data-root or set MNISTLIB_DATA")
+        raise Refusal(f"no MNIST under {data_root}/MNIST/raw: pass --data-root or set MNISTLIB_DATA")
 
     def one(path: Path) -> None:
         try:
             seconds = execute(path, data_root, threads)
         except subprocess.CalledProcessError as e:
-            raise ValueError(f"{path.name} failed: {(e.stderr or '').strip().splitlines()[-1:]}") from None
+            raise RuntimeError(f"{path.name} failed; jupyter nbconvert said:\n{e.stderr}") from None  # its traceback
         normalise_file(path)
         print(f"{path.relative_to(ROOT)}: executed in {seconds:.0f} s, normalised", flush=True)
 

@@ -32,6 +32,7 @@ try:
 except ImportError:  # Windows: the check still runs at write time, without the lock
     fcntl = None
 
+from .errors import Refusal
 from .paths import FIGURES, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
 from .recipes import DISTILLATION, RECIPES, changes, literal, slug
 from .train import SCHEMA
@@ -70,7 +71,7 @@ def split_held_out(records: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def check_seed(seed) -> int:
     if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
-        raise ValueError(f"a seed is a whole number from 0 to {MAX_SEED:,}, got {seed!r}")
+        raise Refusal(f"a seed is a whole number from 0 to {MAX_SEED:,}, got {seed!r}")
     return seed
 
 
@@ -80,10 +81,10 @@ def parse_seeds(text: str) -> list[int]:
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d{1,20})\s*(?:-\s*(\d{1,20})\s*)?", part)
         if not m or (m[2] is not None and int(m[2]) < int(m[1])):
-            raise ValueError(f"bad seed list {text!r}: use e.g. 0-4 or 0,2,5 or 0-4,10-12")
+            raise Refusal(f"bad seed list {text!r}: use e.g. 0-4 or 0,2,5 or 0-4,10-12")
         lo, hi = check_seed(int(m[1])), check_seed(int(m[2] or m[1]))
         if hi - lo + 1 + len(seeds) > MAX_SEEDS:
-            raise ValueError(f"seed list {text!r} has more than {MAX_SEEDS} seeds; study them in parts")
+            raise Refusal(f"seed list {text!r} has more than {MAX_SEEDS} seeds; study them in parts")
         seeds.update(range(lo, hi + 1))
     return sorted(seeds)
 
@@ -109,16 +110,16 @@ def check_writable(path: Path) -> None:
     """Fail now, in one line, if a record could not be written to `path` at the end of a run."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"--out {path} is a folder; give a file name such as {path / 'run.json'}")
+        raise Refusal(f"--out {path} is a folder; give a file name such as {path / 'run.json'}")
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
-        raise ValueError(f"cannot write a record to {path}: {blocking} is a file, not a folder")
+        raise Refusal(f"cannot write a record to {path}: {blocking} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent):
             pass
     except OSError as e:
-        raise ValueError(f"cannot write a record to {path}: {e.strerror or e}") from None
+        raise Refusal(f"cannot write a record to {path}: {e.strerror or e}") from None
 
 
 def check_replaceable(path: Path, record: dict) -> None:
@@ -129,14 +130,14 @@ def check_replaceable(path: Path, record: dict) -> None:
         return
     try:
         old = read_record(path)
-    except ValueError as e:
-        raise ValueError(f"{e}; not replacing it (choose another --runs-dir or --out, or pass --overwrite)") from None
+    except Refusal as e:
+        raise Refusal(f"{e}; not replacing it (choose another --runs-dir or --out, or pass --overwrite)") from None
     differs = [key for key in ("recipe", "seed", "epochs_asked", "fast_mode", "evaluated_on") if old.get(key) != record[key]]
     if old.get("schema") == SCHEMA and not old["interrupted"] and record.get("interrupted"):
         differs.append("completeness (it is complete)")
     if differs:
-        raise ValueError(f"{path} holds a run with a different {', '.join(differs)}; not replacing it "
-                         f"(choose another --runs-dir or --out, or pass --overwrite)")
+        raise Refusal(f"{path} holds a run with a different {', '.join(differs)}; not replacing it "
+                      f"(choose another --runs-dir or --out, or pass --overwrite)")
 
 
 @contextlib.contextmanager
@@ -159,7 +160,7 @@ def save_record(record: dict, path: str | Path, overwrite: bool = True) -> None:
     temporary file. Readable like any other file the user writes (0666 less the umask, applied
     by the OS as it creates the file). overwrite=False: the no-replace rule (check_replaceable)
     is checked as the file is written, under a lock on its folder, so two processes never
-    replace each other's records; a refusal raises ValueError and writes nothing."""
+    replace each other's records; a refusal raises Refusal and writes nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -251,11 +252,11 @@ def read_record(path: Path) -> dict:
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
-    except ValueError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): move it away, or re-make it") from None
+        raise Refusal(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    except json.JSONDecodeError as e:
+        raise Refusal(f"{path} is not valid JSON ({e}): move it away, or re-make it") from None
     if not isinstance(record, dict) or "schema" not in record:
-        raise ValueError(f"{path} is not a run record (no schema): move it away, or re-make it")
+        raise Refusal(f"{path} is not a run record (no schema): move it away, or re-make it")
     if record["schema"] == SCHEMA:
         wrong = [k for k, kind in FIELDS.items() if not isinstance(record.get(k), kind)]
         recipe, history = record.get("recipe"), record.get("history")
@@ -269,8 +270,8 @@ def read_record(path: Path) -> dict:
                     isinstance(m["recipe"].get("epochs"), int) for m in record.get("teacher", []))):
             wrong.append("teacher members")
         if wrong:
-            raise ValueError(f"{path} is not a whole schema-{SCHEMA} record ({', '.join(wrong)} missing or of the "
-                             "wrong type): move it away, or re-make it")
+            raise Refusal(f"{path} is not a whole schema-{SCHEMA} record ({', '.join(wrong)} missing or of the "
+                          "wrong type): move it away, or re-make it")
     return record
 
 
@@ -278,7 +279,7 @@ def read_records(runs_dir: Path):
     """Every record in runs_dir (not its subfolders), in file-name order; the first file that is
     no run record stops the reading, in one line naming it (no evidence is skipped quietly)."""
     if not Path(runs_dir).is_dir():
-        raise ValueError(f"no runs folder {runs_dir}")
+        raise Refusal(f"no runs folder {runs_dir}")
     for path in sorted(Path(runs_dir).glob("*.json")):
         yield read_record(path)
 
@@ -311,8 +312,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def summarize(records: list[dict]) -> dict:
     """Mean and sample std over the records' seeds."""
     if not records:
-        raise ValueError("no complete run records to summarise: make them with "
-                         "`python -m mnistlib study NAME --seeds 0-4`")
+        raise Refusal("no complete run records to summarise: make them with "
+                      "`python -m mnistlib study NAME --seeds 0-4`")
     final = [r["final_test_acc"] for r in records]
     (final_mean, final_std), (best_mean, best_std) = _mean_std(final), _mean_std([r["best_test_acc"] for r in records])
     return {
@@ -367,8 +368,8 @@ def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
                 f"| {label} | {s['params']:,} | {format_seeds(s['seeds'])} | **{s['final_mean']:.2f} ± {s['final_std']:.2f}** | "
                 f"{s['final_min']:.2f} – {s['final_max']:.2f} | {s['best_mean']:.2f} | {s['train_mean']:.2f} | {claim_text} |")
     if len(rows) == 2:
-        raise ValueError(f"no results in {runs_dir} ({no_results_reason(runs_dir, names=names or FROM_SCRATCH)}): make them with "
-                         "`python -m mnistlib study NAME`")
+        raise Refusal(f"no results in {runs_dir} ({no_results_reason(runs_dir, names=names or FROM_SCRATCH)}): make them with "
+                      "`python -m mnistlib study NAME`")
     return "\n".join(rows)
 
 
@@ -389,7 +390,7 @@ def alone_twin(name: str) -> str:
     """The from-scratch iteration whose network and training a taught iteration keeps."""
     twin = next((n for n in FROM_SCRATCH if _body(RECIPES[n].to_dict()) == _body(RECIPES[name].to_dict())), None)
     if twin is None:
-        raise ValueError(f"{name} learns from a teacher, but no registered iteration trains its network alone")
+        raise Refusal(f"{name} learns from a teacher, but no registered iteration trains its network alone")
     return twin
 
 
@@ -424,9 +425,9 @@ def taught_table(runs_dir: Path = RUNS_DIR) -> str:
                         f"**{s['final_mean']:.2f} ± {s['final_std']:.2f}** | {s['final_min']:.2f} – {s['final_max']:.2f} | "
                         f"{student:.1f} + {taught:.1f} ({_machines(records)}) | {beside} | {gain} |")
     if len(rows) == 2:
-        raise ValueError(f"no results of an iteration that learns from a teacher ({', '.join(TAUGHT)}) in {runs_dir} "
-                         f"({no_results_reason(runs_dir, names=TAUGHT)}): make them with "
-                         f"`python -m mnistlib study {TAUGHT[0] if TAUGHT else 'NAME'}`")
+        raise Refusal(f"no results of an iteration that learns from a teacher ({', '.join(TAUGHT)}) in {runs_dir} "
+                      f"({no_results_reason(runs_dir, names=TAUGHT)}): make them with "
+                      f"`python -m mnistlib study {TAUGHT[0] if TAUGHT else 'NAME'}`")
     return "\n".join(rows)
 
 
@@ -450,8 +451,8 @@ def validation_table(runs_dir: Path = RUNS_DIR) -> str:
             groups.setdefault(variant_label(rec), []).append(rec)
     if not groups:
         found = no_results_reason(runs_dir, "validation") if folder.is_dir() else "no such folder"
-        raise ValueError(f"no complete validation-split records in {folder} ({found}): make them with "
-                         "`python -m mnistlib train NAME --validation --set FIELD=VALUE`")
+        raise Refusal(f"no complete validation-split records in {folder} ({found}): make them with "
+                      "`python -m mnistlib train NAME --validation --set FIELD=VALUE`")
     summaries = {label: summarize(sorted(recs, key=lambda r: r["seed"])) for label, recs in groups.items()}
     order = sorted(summaries, key=lambda label: (summaries[label]["iteration"], label != summaries[label]["iteration"],
                                                  -summaries[label]["final_mean"], label))
@@ -505,7 +506,7 @@ def teacher_table(runs_dir: Path = TEACHER_RUNS) -> str:
                     f"{b_mean:.2f} ± {b_std:.2f} | **{a_mean:.2f}** ± {a_std:.2f} | {gains} | {a_mean - b_mean:+.2f} | "
                     f"{'yes' if len(seeds) > 1 and a_mean - b_mean > b_std else 'no'} (std {b_std:.2f}) |")
     if len(rows) == 2:
-        raise ValueError(f"no student paired with its recipe trained alone in {validation_dir(runs_dir)}: make both "
-                         f"with `python -m mnistlib study NAME --validation --runs-dir {runs_dir}`, once with "
-                         "`--set teacher=iteration4` and once without")
+        raise Refusal(f"no student paired with its recipe trained alone in {validation_dir(runs_dir)}: make both "
+                      f"with `python -m mnistlib study NAME --validation --runs-dir {runs_dir}`, once with "
+                      "`--set teacher=iteration4` and once without")
     return "\n".join(rows)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import Refusal
 from .models import MNIST_SIZE, count_params, make_net
 
 POINTWISE = (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Identity)
@@ -41,7 +42,7 @@ def _pair(v) -> int:
     """Square kernels only: (3, 3) -> 3."""
     if isinstance(v, tuple):
         if len(set(v)) != 1:
-            raise ValueError(f"only square kernels/strides/paddings are supported, got {v}")
+            raise Refusal(f"only square kernels/strides/paddings are supported, got {v}")
         v = v[0]
     return int(v)
 
@@ -57,7 +58,7 @@ def _geometry(m: nn.Module, n: int):
     if isinstance(m, nn.AdaptiveAvgPool2d):
         out = _pair(m.output_size)
         if n % out:
-            raise ValueError(f"AdaptiveAvgPool2d({out}) on a {n}x{n} map has uneven windows")
+            raise Refusal(f"AdaptiveAvgPool2d({out}) on a {n}x{n} map has uneven windows")
         return n // out, n // out, 0
     return None
 

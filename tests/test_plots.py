@@ -2,10 +2,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mnistlib import plots  # noqa: E402
+from mnistlib import plots, plots_results  # noqa: E402
 from tests.conftest import record  # noqa: E402
 
 
@@ -84,13 +87,13 @@ def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys)
     recs = [record(s, [97.0 + s, 99.0, 99.0, 99.0, 99.0, 99.1 + s / 10]) for s in range(3)]
     one = plots.plot_history(history[:1], "one epoch")  # a class-time or fast-mode run: the tick is epoch 1
     assert [t for t in one.axes[0].get_xticks() if 0.5 <= t <= 1.5] == [1.0]
-    fig = plots.plot_seeds(recs)
+    fig = plots_results.plot_seeds(recs)
     assert len(fig.axes) == 3 and fig.axes[0].get_ylim()[0] < 97.0  # all epochs, the late ones enlarged
     assert "final epoch over seeds 0-2: 99.20 ± 0.10" in fig.alt_text
-    fig = plots.plot_seeds(recs + [record(11, [97.0, 99.0, 99.0, 99.0, 99.0, 98.0])])  # a held-out seed: drawn, not averaged
+    fig = plots_results.plot_seeds(recs + [record(11, [97.0, 99.0, 99.0, 99.0, 99.0, 98.0])])  # a held-out seed: drawn, not averaged
     assert "seeds 0-2: 99.20 ± 0.10" in fig.alt_text and "held-out seeds 11: 98.00" in fig.alt_text
     assert "3 seeds + 1 held out" in fig._suptitle.get_text()
-    assert len(plots.plot_comparison({"iteration1": recs}).axes) == 2
+    assert len(plots_results.plot_comparison({"iteration1": recs}).axes) == 2
     fig = plots.plot_misclassified(run_of(Fixed(torch.eye(10)[[1, 2, 2]])), data(3), n=5, cols=4)
     assert sum(len(ax.images) > 0 for ax in fig.axes) == 2  # two wrong answers drawn
     assert "2 of 3 wrong" in fig.alt_text
@@ -108,3 +111,18 @@ def test_figures_of_runs_that_are_not_results_say_so_and_are_never_saved(tmp_pat
     from mnistlib.recipes import get_recipe
     assert plots.save(plots.plot_receptive_fields(get_recipe("iteration1").build(), data(1, fast=True)), "rf",
                       tmp_path) is None
+
+
+def test_the_figures_load_on_first_use_and_the_lesson_figures_never_load_the_records():
+    loaded = ("[m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m in "
+              "('mnistlib.plots', 'mnistlib.plots_results', 'mnistlib.results', 'mnistlib.runner', 'mnistlib.cli')]")
+    code = (f"import sys, mnistlib as ml; print({loaded}); names = dir(ml); import mnistlib.plots; print({loaded}); "
+            "print(all(n in names for n in ('plot_history', 'plot_seeds', 'show', 'results_table', 'FROM_SCRATCH')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"  # import mnistlib: no matplotlib, no figures, no records, no CLI
+    assert "'mnistlib.plots'" in out[1] and "mnistlib.results" not in out[1] and out[2] == "True"
+    import mnistlib as ml
+    from mnistlib import results
+    assert ml.plot_history is plots.plot_history and ml.show is plots.show and ml.plot_seeds is plots_results.plot_seeds
+    assert ml.results_table is results.results_table
+    assert plots.plot_comparison is plots_results.plot_comparison  # still found where the CLI imports it

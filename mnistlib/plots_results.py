@@ -1,0 +1,126 @@
+"""The figures drawn from run records (mnistlib.results): each seed of an iteration, and all
+the iterations side by side. Like the lesson's figures (plots.py), each returns its matplotlib
+Figure with a one-line text alternative in `fig.alt_text`; show and save them with
+mnistlib.plots.show and save."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+
+from .plots import SMALL, TITLE, _finish
+from .recipes import RECIPES
+from .results import format_seeds, split_held_out, summarize
+
+
+def plot_seeds(records: list[dict], title: str | None = None):
+    """Each seed's test-accuracy curve over all epochs, the last five enlarged, and each seed's
+    final-epoch value against the mean over the tuning seeds (0-9); held-out seeds (10 and up)
+    are drawn as hollow markers and kept out of that mean."""
+    tuning, held_out = split_held_out(records)
+    held = {r["seed"] for r in held_out}
+    s = summarize(tuning or records)
+    fig, (curves, late, finals) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
+    last = max(len(r["history"]) for r in records)
+    for r in records:
+        epochs, accs = [h["epoch"] for h in r["history"]], [h["test_acc"] for h in r["history"]]
+        style = "--" if r["seed"] in held else "-"
+        curves.plot(epochs, accs, style, lw=1.2, label=f"seed {r['seed']}" + (" (held out)" if r["seed"] in held else ""))
+        late.plot(epochs[-5:], accs[-5:], "o" + style, ms=3, lw=1.2)
+    late.set_ylim(min(h["test_acc"] for r in records for h in r["history"][-5:]) - 0.05, None)
+    for ax, what in ((curves, f"all {last} epochs"), (late, f"epochs {last - 4}-{last}, enlarged")):
+        ax.axhline(99.4, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)")
+        ax.set_title(what, fontsize=TITLE)
+    curves.legend(fontsize=7, ncol=2)
+    seeds = [r["seed"] for r in records]
+    for group, label, face in ((tuning, "final epoch", None), (held_out, "final epoch, held-out seed", "none")):
+        if group:
+            finals.plot([seeds.index(r["seed"]) for r in group], [r["final_test_acc"] for r in group], "o",
+                        color="C0", mfc=face, label=label)
+    finals.plot(range(len(seeds)), [r["best_test_acc"] for r in records], "x", color="grey",
+                label="best epoch (test-selected)")
+    finals.axhline(s["final_mean"], lw=1, label=f"mean final, seeds {format_seeds(s['seeds'])}: "
+                                                f"{s['final_mean']:.2f} ± {s['final_std']:.2f}")
+    finals.axhline(99.4, color="grey", lw=0.8, ls=":")
+    finals.set_xticks(range(len(seeds)), [str(v) for v in seeds])
+    finals.set(xlabel="seed", ylabel="test accuracy (%)")
+    finals.set_title("per seed", fontsize=TITLE)
+    finals.legend(fontsize=7)
+    for ax in (curves, late, finals):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs and seeds, even for one
+    alt = (f"test accuracy per epoch for seeds {', '.join(map(str, seeds))}; final epoch over seeds "
+           f"{format_seeds(s['seeds'])}: {s['final_mean']:.2f} ± {s['final_std']:.2f} (min {s['final_min']:.2f}, "
+           f"max {s['final_max']:.2f})")
+    if tuning and held_out:
+        h = summarize(held_out)
+        alt += f"; held-out seeds {format_seeds(h['seeds'])}: {h['final_mean']:.2f} ± {h['final_std']:.2f}"
+    count = f"{len(tuning)} seeds" + (f" + {len(held_out)} held out" if tuning and held_out else "")
+    return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {count}", alt)
+
+
+def _label_points(ax, points: list[tuple[float, float, str, str]], fontsize: int = 8) -> None:
+    """Label each (x, y, text, colour) point beside it, trying a few places around it and taking
+    the first whose box overlaps no label placed before and no other point."""
+    ax.figure.canvas.draw()  # the data-to-pixel transform, with the axes' final limits
+    to_px = ax.transData.transform
+    dots = [to_px((x, y)) for x, y, _, _ in points]
+    boxes = []
+    char, line = fontsize * 0.6 * ax.figure.dpi / 72, fontsize * 1.3 * ax.figure.dpi / 72
+    for (x, y, text, colour), (px, py) in zip(points, dots):
+        width = char * len(text)
+        for dx, dy in ((7, 3), (7, -line - 2), (-width - 7, 3), (-width - 7, -line - 2), (7, line + 4),
+                       (7, -2 * line - 6), (-width / 2, line + 6), (-width / 2, -2 * line - 6)):
+            box = (px + dx, py + dy, px + dx + width, py + dy + line)
+            clear = all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in boxes)
+            if clear and not any(box[0] - 3 <= qx <= box[2] + 3 and box[1] - 3 <= qy <= box[3] + 3 for qx, qy in dots):
+                break
+        boxes.append(box)
+        ax.annotate(text, (x, y), xytext=(dx * 72 / ax.figure.dpi, dy * 72 / ax.figure.dpi), textcoords="offset points",
+                    fontsize=fontsize, color=colour)
+
+
+def plot_comparison(records_by_name: dict[str, list[dict]]):
+    """All iterations: mean test curve over seeds (every epoch, the late ones enlarged in an
+    inset), and params vs final-epoch accuracy (± std), with the write-up's single best-epoch
+    claims as hollow grey markers, each labelled as the write-up's. Tuning seeds only: held-out
+    seeds are reported beside them, not mixed in."""
+    fig, (curves, scatter) = plt.subplots(1, 2, figsize=(12, 4.8))
+    late = curves.inset_axes([0.4, 0.1, 0.57, 0.5])
+    labels, lows = [], []
+    for name, records in records_by_name.items():
+        records = split_held_out(records)[0]
+        if not records:
+            continue
+        epochs = [h["epoch"] for h in records[0]["history"]]
+        mean = [sum(r["history"][e]["test_acc"] for r in records) / len(records) for e in range(len(epochs))]
+        line, = curves.plot(epochs, mean, "o-", ms=3, label=name)
+        late.plot(epochs[7:], mean[7:], "o-", ms=2, color=line.get_color())
+        lows.append(min(mean))
+        s = summarize(records)
+        scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4, color=line.get_color())
+        labels.append((s["params"], s["final_mean"], name, line.get_color()))
+        claim = RECIPES[name].reported if name in RECIPES else {}
+        if "best_test_acc" in claim:
+            scatter.plot(claim["params"], claim["best_test_acc"], "o", mfc="none", color="grey")
+            labels.append((claim["params"], claim["best_test_acc"], f"write-up's {name} (best epoch, one run)", "grey"))
+    curves.set(xlabel="epoch", ylabel="test accuracy (%), mean over seeds")
+    curves.set_title("test accuracy, every epoch", fontsize=TITLE)
+    curves.set_ylim(min(lows) - 0.5, 100)
+    late.set_title("epochs 8-15", fontsize=8)
+    late.tick_params(labelsize=7)
+    scatter.set(xlabel="trainable parameters", ylabel="final-epoch test accuracy (%)")
+    scatter.set_title("size vs accuracy (mean ± std over seeds)", fontsize=TITLE)
+    xs = [x for x, _, _, _ in labels]
+    spread = max(xs) - min(xs) or max(xs)  # one point: room around it all the same
+    scatter.set_xlim(min(xs) - 0.25 * spread, max(xs) + 0.35 * spread)
+    for ax in (curves, late, scatter):
+        ax.axhline(99.4, color="grey", lw=0.8, ls=":")
+        ax.grid(alpha=0.3)
+    handles, names = curves.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=SMALL, frameon=False)
+    fig = _finish(fig, "", f"mean test accuracy per epoch, and parameters against final-epoch test accuracy, for "
+                  f"{', '.join(names)}; grey circles: the write-up's best-epoch claims", legend_below=0.06)
+    _label_points(scatter, labels)  # after the layout, which would move the axes under the labels
+    return fig
+
