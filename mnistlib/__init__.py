@@ -6,6 +6,7 @@ One import serves every notebook:
     recipe = ml.get_recipe("iteration1")     # model + training recipe, from the registry
     data = ml.load_mnist(device=ml.pick_device())  # both splits as tensors on the best device
     run = ml.fit(recipe, data, seed=0)       # tqdm bars; run.history, run.model
+    runs = ml.fit_many(recipe, data, seeds=[0, 1, 2])  # three seeds at once, a Run each
     ml.show(ml.plot_history(run))            # the curves, and their caption
 
 Where things live. The lesson, read top-down:
@@ -14,10 +15,12 @@ Where things live. The lesson, read top-down:
     rf.py        receptive-field maths, from the model itself
     data.py      both splits as tensors on the device, batches, augmentation
     train.py     the loop (`fit`), the Run and its record; a student's teacher (`get_teacher`)
+    stack.py     many seeds at once: K runs as one grouped network (`fit_many`)
     distil.py    learning from a teacher: soft targets and the distillation loss
-    plots.py     every figure
+    plots.py     the figures of a run, a recipe, a teacher, receptive fields
 The evidence:
     results.py   run records on disk, the one rule for what is a result, the tables
+    plots_results.py  the figures of run records: the seeds, the comparison
 The machinery:
     machine.py (device, threads, malloc, environment), mnist_files.py (finding, checking and
     extracting the MNIST files), paths.py, runner.py (training seeds for the CLI, in parallel,
@@ -25,15 +28,36 @@ The machinery:
     bench.py (the pipeline benchmark), remake.py (re-making the committed notebooks),
     colab.py (the repository address of the Colab badges).
 """
+from importlib import import_module
+
 from .data import load_mnist
+from .errors import Refusal
 from .machine import pick_device
 from .mnist_files import MNISTDataError
 from .models import count_params, make_net, summary
-from .plots import (plot_augmentations, plot_comparison, plot_effective_rf, plot_history, plot_misclassified,
-                    plot_receptive_fields, plot_schedule, plot_seeds, plot_soft_targets, plot_with_and_without, save, show)
 from .recipes import RECIPES, Recipe, diff, get_recipe
-from .results import (FROM_SCRATCH, TAUGHT, load_records, results_table, save_run, summarize, taught_table,
-                      teacher_table, validation_table, why_not_a_result)
 from .rf import effective_rf, format_rf_table, layer_listing, receptive_field, spatial_rows
 from .distil import Teacher, distillation_loss
 from .train import Run, fit, get_teacher
+from .stack import fit_many
+
+# Loaded on first use (PEP 562), so that `import mnistlib` loads neither matplotlib nor the
+# records: `ml.plot_history(run)` and `ml.results_table()` work all the same.
+_LAZY = {"plots": ("plot_augmentations", "plot_effective_rf", "plot_history", "plot_misclassified",
+                   "plot_receptive_fields", "plot_schedule", "plot_soft_targets", "plot_with_and_without", "save",
+                   "show"),
+         "plots_results": ("plot_comparison", "plot_seeds"),
+         "results": ("FROM_SCRATCH", "TAUGHT", "load_records", "results_table", "save_run", "summarize",
+                     "taught_table", "teacher_table", "validation_table", "why_not_a_result")}
+
+
+def __getattr__(name: str):
+    module = next((module for module, names in _LAZY.items() if name in names), None)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(import_module(f".{module}", __name__), name)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *(name for names in _LAZY.values() for name in names)})

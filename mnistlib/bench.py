@@ -122,3 +122,50 @@ def bench_study(root, epochs: int = 2, seeds: str = "0-4") -> float:
     ratio = seconds["one at a time"] / seconds[f"{jobs} jobs"]
     print(f"speed-up: {ratio:.2f}x")
     return ratio
+
+
+def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, images: int | None, device: str,
+                 barrier=None) -> float:
+    """One worker of bench_seeds: train `seeds` (stacked as one network, or one after another)
+    on one thread and return the seconds of their epochs, counted from when every worker is ready."""
+    from .stack import fit_many
+    torch.set_num_threads(1)
+    data = load_mnist(root, device, fast=False)
+    data.train_x, data.train_y = data.train_x[:images], data.train_y[:images]
+    recipe = get_recipe(name)
+    if barrier is not None:
+        barrier.wait()  # every worker trains at the same time, as in a study
+    if stacked:
+        runs = fit_many(recipe, data, seeds, epochs, progress=False, log=None)
+        return sum(h["seconds"] for h in runs[0].history)
+    return sum(h["seconds"] for s in seeds for h in fit(recipe, data, s, epochs, progress=False, log=None).history)
+
+
+def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), k: int = 5, processes: int = 2,
+                epochs: int = 1, images: int | None = None) -> dict:
+    """Seconds per seed-epoch, measured side by side in one run, of the ways to train many seeds:
+    one at a time, `processes` at a time (study --jobs), K stacked in one process (mnistlib.stack),
+    and K stacked in each of `processes` processes. One thread per process."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+    ways = {"one seed at a time": (1, 1, False), f"{processes} processes (study --jobs {processes})": (processes, 1, False),
+            f"{k} stacked, one process": (1, k, True), f"{k} stacked x {processes} processes": (processes, k, True)}
+    print(f"bench --seeds: {', '.join(names)}, {epochs} epoch(s) of {images or 60_000:,} training images, "
+          f"one thread per process, device {device}, torch {torch.__version__}")
+    ctx, out = mp.get_context("spawn"), {}
+    for name in names:
+        for way, (procs, per, stacked) in ways.items():
+            if procs == 1:  # here, on one thread
+                seconds = _train_seeds(root, name, list(range(per)), stacked, epochs, images, str(device))
+            else:
+                with mp.Manager() as manager, ProcessPoolExecutor(procs, mp_context=ctx) as pool:
+                    barrier = manager.Barrier(procs)
+                    tasks = [pool.submit(_train_seeds, root, name, list(range(p * per, (p + 1) * per)), stacked,
+                                         epochs, images, str(device), barrier) for p in range(procs)]
+                    seconds = max(t.result() for t in tasks)
+            out[name, way] = seconds / (procs * per * epochs)
+            print(f"{name}  {way:<34} {out[name, way]:6.2f} s per seed-epoch")
+        base = out[name, f"{processes} processes (study --jobs {processes})"]
+        best = min((w for w in ways if ways[w][2]), key=lambda w: out[name, w])
+        print(f"{name}  speed-up of {best} over study --jobs {processes}: {base / out[name, best]:.2f}x")
+    return out

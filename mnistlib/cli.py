@@ -1,13 +1,15 @@
 """`python -m mnistlib COMMAND`: list, summary, train, study, table, figures, bench, notebooks, colab.
 
 Errors a user can cause (unknown iteration, bad argument, a recipe value out of range, an
-output that cannot be written, missing or corrupt data) end in one line on stderr and a
-non-zero exit before any training, never a traceback.
+output that cannot be written, missing or corrupt data) are refusals (mnistlib.errors.Refusal,
+or an OSError naming a file): they end in one line on stderr and a non-zero exit, before any
+training where they can be known then. Anything else is a bug in mnistlib, and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import math
 import signal
 import sys
 from dataclasses import fields, replace
@@ -16,17 +18,18 @@ from pathlib import Path
 import torch
 
 from . import results
-from .bench import bench, bench_study
+from .bench import bench, bench_seeds, bench_study
 from .colab import set_repository
 from .data import fast_mode
+from .errors import Refusal
 from .machine import cpu_cores, pick_device
-from .mnist_files import MNISTDataError, default_root
+from .mnist_files import default_root
 from .models import BUDGET, count_params, summary
 from .paths import NOTEBOOKS, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
 from .recipes import RECIPES, Recipe, check_field, get_recipe, literal, teacher_recipes
 from .remake import normalise_file, remake
 from .rf import format_rf_table, receptive_field
-from .runner import Job, check_outputs, load, run_seeds, stop_once, train_one
+from .runner import Job, check_outputs, choose_stack, complete_record, load, run_seeds, stop_once, train_one
 
 SETTABLE = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
 
@@ -34,13 +37,6 @@ SETTABLE = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of argparse's usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _recipe(name: str):
-    try:
-        return get_recipe(name)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _positive(text: str) -> int:
@@ -55,12 +51,16 @@ def _positive(text: str) -> int:
 
 
 def _argument(check):
-    """An argparse type from a checking function: its ValueError becomes argparse's one line."""
+    """An argparse type from a checking function: its Refusal becomes argparse's one line. Any other
+    exception is a bug in the check and keeps its traceback (argparse itself would turn a
+    ValueError or TypeError into a usage message: hence the RuntimeError around it)."""
     def convert(text: str):
         try:
             return check(text)
-        except ValueError as e:
+        except Refusal as e:
             raise argparse.ArgumentTypeError(str(e)) from None
+        except (ValueError, TypeError) as e:
+            raise RuntimeError(f"checking {text!r} failed: a bug in mnistlib, not a refusal") from e
     return convert
 
 
@@ -77,6 +77,7 @@ def _epochs(text: str) -> int:
     return int(text)
 
 
+_recipe = _argument(get_recipe)
 _epochs = _argument(_epochs)
 _seeds = _argument(results.parse_seeds)
 _seed = _argument(lambda text: results.check_seed(_whole(text)))
@@ -91,7 +92,7 @@ def _override(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of: {', '.join(SETTABLE)}; got {text!r}")
     try:
         return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError):  # not a literal (TypeError: e.g. {[1]: 2})
         return key, value
 
 
@@ -100,17 +101,17 @@ def _job(args) -> Job:
     recipe, changes = args.name, dict(args.set)
     if len(changes) < len(args.set):
         twice = sorted({k for k, _ in args.set if [key for key, _ in args.set].count(k) > 1})
-        raise ValueError(f"--set {', '.join(twice)} given more than once; give each field once")
+        raise Refusal(f"--set {', '.join(twice)} given more than once; give each field once")
     if changes:  # a variant of a registered recipe, e.g. for a search on the validation split
         recipe = replace(recipe, **changes)
     teacher_recipes(recipe)  # an unknown teacher fails now, not after the first epochs
     params = count_params(recipe.build())
     if params > BUDGET and not args.over_budget:
-        raise ValueError(f"cfg={literal(recipe.cfg)} builds {params:,} parameters, over the series' budget of "
-                         f"{BUDGET:,}; pass --over-budget to explore it anyway (its record's command says so)")
+        raise Refusal(f"cfg={literal(recipe.cfg)} builds {params:,} parameters, over the series' budget of "
+                      f"{BUDGET:,}; pass --over-budget to explore it anyway (its record's command says so)")
     if args.epochs and args.epochs > recipe.epochs:
-        raise ValueError(f"--epochs {args.epochs} is more than the recipe's {recipe.epochs}; to change the recipe, "
-                         f"--set epochs={args.epochs}")
+        raise Refusal(f"--epochs {args.epochs} is more than the recipe's {recipe.epochs}; to change the recipe, "
+                      f"--set epochs={args.epochs}")
     device = pick_device(args.device)
     threads = args.threads or (1 if device.type == "cpu" else None)  # see --threads
     return Job(recipe, args.data_root, str(device), threads, args.epochs, fast_mode(),
@@ -139,11 +140,26 @@ def cmd_train(args):
 
 def cmd_study(args):
     job = _job(args)
-    paths = [results.record_path(job.recipe, seed, args.runs_dir, job.split, job.epochs_asked, job.fast)
-             for seed in args.seeds]
-    check_outputs(job, args.seeds, paths)
+    paths = {seed: results.record_path(job.recipe, seed, args.runs_dir, job.split, job.epochs_asked, job.fast)
+             for seed in args.seeds}
+    check_outputs(job, list(paths), list(paths.values()))
+    done = {} if job.overwrite else {s: r for s, p in paths.items() if (r := complete_record(job, s, p))}
+    if done:
+        print(f"seeds {results.format_seeds(list(done))}: complete records of this run already in "
+              f"{paths[args.seeds[0]].parent}, kept (--overwrite trains them again)")
+    todo = [s for s in args.seeds if s not in done]
     jobs = args.jobs or (1 if job.device != "cpu" else cpu_cores())  # one thread each: see --threads
-    runs = run_seeds(job, args.seeds, paths, jobs)
+    stack = args.stack
+    if todo and stack is None:  # measured: what stacking gains depends on the network and the device
+        per_seed = choose_stack(job, math.ceil(len(todo) / jobs))
+        rounds = lambda k: math.ceil(len(todo) / (k * jobs))  # groups of k, `jobs` at a time
+        stack = min(per_seed, key=lambda k: rounds(k) * k * per_seed[k])
+        if len(per_seed) > 1:
+            print(f"--stack {stack}: the fastest here for {len(todo)} seeds in {min(jobs, len(todo))} process(es) "
+                  f"(ms per seed-step measured for K = 1..{len(per_seed)}: "
+                  f"{', '.join(f'{1000 * t:.0f}' for t in per_seed.values())})")
+    runs = run_seeds(job, todo, [paths[s] for s in todo], jobs, stack) if todo else []
+    runs = sorted(runs + list(done.values()), key=lambda r: r["seed"])
     if any(r["interrupted"] for r in runs):
         print("interrupted: the records of the seeds finished before are kept")
         return 130
@@ -175,8 +191,8 @@ def cmd_figures(args):
     by_name = {name: results.load_records(name, args.runs_dir) for name in RECIPES}  # every iteration's seeds plot
     by_name = {name: recs for name, recs in by_name.items() if recs}
     if not by_name:
-        raise ValueError(f"no complete run records in {args.runs_dir} ({results.no_results_reason(args.runs_dir)}): "
-                         "run `python -m mnistlib study NAME` first")
+        raise Refusal(f"no complete run records in {args.runs_dir} ({results.no_results_reason(args.runs_dir)}): "
+                      "run `python -m mnistlib study NAME` first")
     folder = results.figures_dir(args.runs_dir)
     for name, recs in by_name.items():
         print(f"figure: {save(plot_seeds(recs), f'{name}-seeds', folder)}")
@@ -191,6 +207,9 @@ def cmd_bench(args):
     if args.study:
         bench_study(args.data_root, args.epochs)
         return
+    if args.seeds:
+        bench_seeds(args.data_root, pick_device(args.device), k=args.stack, processes=cpu_cores(), epochs=args.epochs)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     bench(args.data_root, pick_device(args.device), args.epochs, fast_mode())
@@ -201,7 +220,7 @@ def cmd_notebooks(args):
     if args.names:
         paths = [p for p in paths if any(p.name.startswith(n) for n in args.names)]
         if not paths:
-            raise ValueError(f"no notebook in {NOTEBOOKS} starts with {', '.join(args.names)}")
+            raise Refusal(f"no notebook in {NOTEBOOKS} starts with {', '.join(args.names)}")
     if args.normalise_only:
         for path in paths:
             normalise_file(path)
@@ -274,6 +293,10 @@ def main(argv=None) -> int:
     st.add_argument("--jobs", type=_positive, default=None,
                     help="seeds trained at once, each in its own process with one thread (default: one per CPU "
                     "core; 1 on a GPU); records are identical to one-at-a-time runs with one thread")
+    st.add_argument("--stack", type=_positive, default=None, metavar="K",
+                    help="seeds trained at once as one grouped network in each process (mnistlib.stack): each seed "
+                    "is exactly its own run, to float rounding; default: the K that trains fastest per seed here, "
+                    "measured before training (1 for a recipe with a teacher)")
     training(st)
     st.set_defaults(func=cmd_study)
 
@@ -299,8 +322,13 @@ def main(argv=None) -> int:
     fg.set_defaults(func=cmd_figures)
 
     b = sub.add_parser("bench", help="mnistlib's pipeline vs a per-sample DataLoader pipeline, same run")
-    b.add_argument("--study", action="store_true",
-                   help="instead: a 5-seed study one seed at a time vs study --jobs (one process per core)")
+    what = b.add_mutually_exclusive_group()
+    what.add_argument("--study", action="store_true",
+                      help="instead: a 5-seed study one seed at a time vs study --jobs (one process per core)")
+    what.add_argument("--seeds", action="store_true",
+                      help="instead: seconds per seed-epoch of iterations 4 and 5 trained one seed at a time, in one "
+                      "process per core (study --jobs), K stacked as one network, and K stacked in each process")
+    b.add_argument("--stack", type=_positive, default=5, metavar="K", help="with --seeds: seeds per network (default 5)")
     common(b, epochs_default=2)
     b.set_defaults(func=cmd_bench)
 
@@ -322,20 +350,22 @@ def main(argv=None) -> int:
     args.argv = argv
     handlers = {sig: signal.signal(sig, stop_once) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = args.func(args) or 0
-    except (MNISTDataError, ValueError) as e:
+        return args.func(args) or 0
+    except Refusal as e:  # refused on purpose: one line; any other exception is a bug and keeps its traceback
         print(f"{p.prog}: error: {e}", file=sys.stderr)
-        code = 1
-    except OSError as e:  # e.g. a read-only README for `colab`, a full disk for `figures`
-        print(f"{p.prog}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        code = 1
+        return 1
+    except OSError as e:  # about a file: e.g. a read-only README for `colab`, a full disk for `figures`
+        if e.filename is None:
+            raise
+        print(f"{p.prog}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{p.prog}: interrupted", file=sys.stderr)
-        return 130  # signals stay ignored until the process has ended: no traceback at exit
-    if signal.getsignal(signal.SIGINT) is stop_once:  # no signal came (e.g. main() called by a test)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    return code  # after a signal, signals stay ignored until the process ends: no traceback at exit
+        return 130
+    finally:  # after a signal, signals stay ignored until the process ends: no traceback at exit
+        if signal.getsignal(signal.SIGINT) is stop_once:  # no signal came (e.g. main() called by a test)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

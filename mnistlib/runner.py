@@ -15,17 +15,22 @@ import queue
 import signal
 import sys
 import tempfile
+import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import results
 from .data import load_mnist
+from .errors import Refusal
 from .mnist_files import prepare_root
 from .paths import RUNS_DIR
 from .recipes import Recipe
+from .stack import fit_many, stack
 from .train import Run, default_epochs, fit, get_teacher
 
 
@@ -63,12 +68,23 @@ def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
                "evaluated_on": job.split}
     committed = [p for p in paths if RUNS_DIR.resolve() in Path(p).resolve().parents]
     if committed and (job.fast or job.epochs_asked < job.recipe.epochs):
-        raise ValueError(f"{committed[0].parent} holds the committed evidence: a "
-                         f"{'fast-mode' if job.fast else 'short'} run is never kept there (leave out --runs-dir/--out)")
+        raise Refusal(f"{committed[0].parent} holds the committed evidence: a "
+                      f"{'fast-mode' if job.fast else 'short'} run is never kept there (leave out --runs-dir/--out)")
     for seed, path in zip(seeds, paths):
         results.check_writable(path)
         if not job.overwrite:
             results.check_replaceable(path, {**planned, "seed": seed})
+
+
+def complete_record(job: Job, seed: int, path: Path) -> dict | None:
+    """The complete record of this very run at `path`, if there is one (study then keeps it)."""
+    try:
+        record = results.read_record(path) if path.is_file() else None
+    except Refusal:
+        return None
+    planned = {"recipe": job.recipe.to_dict(), "seed": seed, "epochs_asked": job.epochs_asked, "fast_mode": job.fast,
+               "evaluated_on": job.split, "interrupted": False, "diverged": False}
+    return record if record and all(record.get(k) == v for k, v in planned.items()) else None
 
 
 def load(job: Job):
@@ -79,32 +95,48 @@ def load(job: Job):
 
 
 def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=None) -> dict:
-    """Train one seed. A complete run is written to `out`; after each epoch, and when it is
-    interrupted or diverges, the run so far goes to `out`.partial, so an interrupt loses nothing
-    and never overwrites an earlier complete record."""
+    """Train one seed: see train_group."""
+    return train_group(job, data, [seed], [out], progress, log)[0]
+
+
+def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bool = True, log=None) -> list[dict]:
+    """Train `seeds`, several as one stacked network (mnistlib.stack.fit_many), one alone
+    (mnistlib.train.fit, with its teacher if its recipe has one). A complete run is written to its
+    `out`; after each epoch, and when it is interrupted or diverges, the run so far goes to
+    `out`.partial, so an interrupt loses nothing and never overwrites an earlier complete record."""
     log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
-    partial = results.partial_path(out)
-    log(f"{job.recipe.name}, seed {seed}: {job.recipe.summary}")
-    said = []  # a failing .partial is said once
+    said = set()  # a failing .partial is said once per seed
+    group = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {results.format_seeds(seeds)} stacked"
+    log(f"{job.recipe.name}, {group}: {job.recipe.summary}")
 
     def save_partial(run):
+        partial = results.partial_path(outs[seeds.index(run.seed)])
         try:
             results.save_record(run.record(), partial)
         except OSError as e:  # e.g. a full disk: training goes on, the record is tried again at the end
-            if not said:
-                log(f"seed {seed}: cannot write {partial} ({e.strerror or e}); training goes on")
-                said.append(True)
+            if run.seed not in said:
+                log(f"seed {run.seed}: cannot write {partial} ({e.strerror or e}); training goes on")
+                said.add(run.seed)
 
-    teacher = (get_teacher(job.recipe, data, seed, progress=progress, log=log, deterministic=job.deterministic)
-               if job.recipe.teacher else None)
-    if job.recipe.teacher and teacher is None:  # interrupted before the student's first epoch
-        log(f"seed {seed}: interrupted before its teacher was whole: no student epoch to keep, and a teacher is kept "
-            "only when trained to the end (the next run trains it again)")
-        return Run(job.recipe, seed, job.recipe.build(), job.epochs_asked, job.fast, job.split, interrupted=True,
-                   command=job.command).record()
-    run = fit(job.recipe, data, seed=seed, epochs=job.epochs, progress=progress, log=log,
-              deterministic=job.deterministic, command=job.command, on_epoch=save_partial, teacher=teacher)
-    record = run.record()
+    kw = dict(epochs=job.epochs, progress=progress, log=log, deterministic=job.deterministic, command=job.command)
+    if len(seeds) > 1:
+        runs = fit_many(job.recipe, data, seeds, on_epoch=lambda runs: [save_partial(r) for r in runs], **kw)
+    else:
+        teacher = (get_teacher(job.recipe, data, seeds[0], progress=progress, log=log, deterministic=job.deterministic)
+                   if job.recipe.teacher else None)
+        if job.recipe.teacher and teacher is None:  # interrupted before the student's first epoch
+            log(f"seed {seeds[0]}: interrupted before its teacher was whole: no student epoch to keep, and a teacher "
+                "is kept only when trained to the end (the next run trains it again)")
+            return [Run(job.recipe, seeds[0], job.recipe.build(), job.epochs_asked, job.fast, job.split,
+                        interrupted=True, command=job.command).record()]
+        runs = [fit(job.recipe, data, seed=seeds[0], on_epoch=save_partial, teacher=teacher, **kw)]
+    return [finish(job, run, out, log) for run, out in zip(runs, outs)]
+
+
+def finish(job: Job, run: Run, out: Path, log) -> dict:
+    """Write a finished run's record to `out` (and remove its .partial), or keep what an
+    interrupted or diverged run has in `out`.partial; returns the record."""
+    record, seed, partial = run.record(), run.seed, results.partial_path(out)
     if run.interrupted or run.diverged:
         if run.history:
             place = keep(record, partial, log, seed)
@@ -113,7 +145,7 @@ def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=N
         return record
     try:
         results.save_record(record, out, overwrite=job.overwrite)
-    except ValueError as e:  # another process wrote a different run there while this one trained
+    except Refusal as e:  # another process wrote a different run there while this one trained
         kept = keep(record, out.with_name(f"{out.name}.kept-{os.getpid()}"), log, seed)
         log(f"seed {seed}: {e}; this run is kept in {kept}")
         return record
@@ -138,7 +170,7 @@ def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> Pa
         if why:
             log(f"seed {seed}: {why}; its {record['epochs']} epoch(s) are in {place}")
         return place
-    raise ValueError(f"{why}, nor anything in {tempfile.gettempdir()}: seed {seed}'s epochs are lost; free some space")
+    raise Refusal(f"{why}, nor anything in {tempfile.gettempdir()}: seed {seed}'s epochs are lost; free some space")
 
 
 def _worker(job: Job, todo, events) -> None:
@@ -150,35 +182,66 @@ def _worker(job: Job, todo, events) -> None:
     try:
         data = load(job)
         while (item := todo.get()) is not None:
-            seed, out = item
-            record = train_one(job, data, seed, out, progress=False,
-                               log=lambda line, seed=seed: events.put(("line", f"[seed {seed}] {line}")))
-            events.put(("done", record))
-            if record["interrupted"]:
+            seeds, outs = item
+            records = train_group(job, data, seeds, outs, progress=False,
+                                  log=lambda line, s=results.format_seeds(seeds): events.put(("line", f"[seed {s}] {line}")))
+            for record in records:
+                events.put(("done", record))
+            if any(r["interrupted"] for r in records):
                 return
     except KeyboardInterrupt:  # asked to stop while loading: nothing to keep
         pass
-    except Exception as e:  # reported by the parent in one line
-        events.put(("error", f"{type(e).__name__}: {e}"))
+    except Refusal as e:  # reported by the parent in one line
+        events.put(("error", Refusal(str(e))))
+    except Exception:  # a bug: the parent raises it with this process's traceback
+        events.put(("error", RuntimeError(f"a --jobs worker failed:\n{traceback.format_exc()}")))
 
 
-def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[dict]:
-    """Train each seed, in this process (jobs=1) or in `jobs` worker processes (job.threads
-    threads each, one by default); the records are the same either way for the same thread count. Returns the records
-    (the last one interrupted, after Ctrl-C)."""
+def choose_stack(job: Job, most: int, steps: int = 3) -> dict[int, float]:
+    """Seconds per seed of one training step when K seeds are stacked, for K = 1..`most`, measured
+    here (job.threads threads, random batches of the recipe's size): what stacking gains depends
+    on the network and the device. A recipe with a teacher is trained one seed at a time."""
+    if job.recipe.teacher or most <= 1:
+        return {1: 0.0}
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    device, b = torch.device(job.device), job.recipe.batch_size
+    seconds = {}
+    for k in range(1, most + 1):
+        model = stack([job.recipe.build() for _ in range(k)]).to(device, memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        x, y = torch.randn(b, k, 28, 28, device=device), torch.randint(0, 10, (b * k,), device=device)
+        for step in range(steps + 1):
+            if step == 1:  # the first step warms up
+                start = time.perf_counter()
+            loss = F.cross_entropy(model(x).view(b * k, 10), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        loss.item()  # waits for the device
+        seconds[k] = (time.perf_counter() - start) / steps / k
+    return seconds
+
+
+def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int, stack: int = 1) -> list[dict]:
+    """Train each seed, `stack` at a time as one network (mnistlib.stack), in this process
+    (jobs=1) or in `jobs` worker processes (job.threads threads each, one by default); the records
+    are the same either way for the same thread count and groups. Returns the records (those of
+    the last group interrupted, after Ctrl-C)."""
+    groups = [(seeds[i:i + stack], paths[i:i + stack]) for i in range(0, len(seeds), stack)]
     if jobs == 1:
         data, records = load(job), []
-        for seed, out in zip(seeds, paths):
-            records.append(train_one(job, data, seed, out, progress=sys.stderr.isatty()))
+        for group in groups:
+            records += train_group(job, data, *group, progress=sys.stderr.isatty())
             if records[-1]["interrupted"]:
                 break
         return records
     prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
     todo, events = ctx.Queue(), ctx.Queue()
-    for item in zip(seeds, paths):
-        todo.put(item)
-    workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(seeds)))]
+    for group in groups:
+        todo.put(group)
+    workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(groups)))]
     for _ in workers:
         todo.put(None)
     records, error = [], None
@@ -229,10 +292,10 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int) -> list[
                 break
         bar.close()
     if error:
-        raise ValueError(error)
+        raise error
     interrupted = any(r["interrupted"] for r in records)
     if len(records) < len(seeds) and not interrupted:
         codes = sorted({w.exitcode for w in workers if w.exitcode})
-        raise ValueError(f"{len(seeds) - len(records)} of {len(seeds)} seeds did not finish: a worker process ended "
-                         f"without a word (exit codes {codes}); their epochs so far are in <record>.partial")
+        raise Refusal(f"{len(seeds) - len(records)} of {len(seeds)} seeds did not finish: a worker process ended "
+                      f"without a word (exit codes {codes}); their epochs so far are in <record>.partial")
     return sorted(records, key=lambda r: r["seed"])

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .data import Batches, MNISTTensors
 from . import distil
 from .distil import Teacher, distillation_loss
+from .errors import Refusal
 from .machine import environment, keep_freed_memory, set_determinism
 from .models import count_params
 from .notebook import in_notebook, replace_bars_by_text
@@ -51,6 +52,7 @@ class Run:
     command: list[str] | None = None   # the command line that made it, if any
     environment: dict = field(default_factory=dict)  # the machine and libraries (mnistlib.machine.environment)
     teacher: list[dict] = field(default_factory=list)  # what it learnt from, if anything (Teacher.summary)
+    stacked: list[int] = field(default_factory=list)  # the seeds it was trained with as one network (mnistlib.stack)
 
     @property
     def final_acc(self) -> float | None:
@@ -83,6 +85,7 @@ class Run:
             "final_test_acc": self.final_acc,
             "best_test_acc": self.best_acc,
             **({"teacher": self.teacher} if self.teacher else {}),
+            **({"stacked": self.stacked} if self.stacked else {}),
         }
 
 
@@ -156,7 +159,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     if epochs is None:
         epochs = default_epochs(recipe, data.fast)
     if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+        raise Refusal(f"epochs must be at least 1, got {epochs}")
     if data.device.type == "cpu":
         keep_freed_memory()
     set_determinism(data.device, deterministic)
@@ -217,23 +220,23 @@ def check_teacher(recipe: Recipe, data: MNISTTensors, seed: int, teacher: Teache
     split and trained on its own training images; a recipe without a teacher gets none."""
     if not recipe.teacher:
         if teacher is not None:
-            raise ValueError(f"{recipe.name} has no teacher in its recipe; set one with "
-                             "replace(recipe, teacher=('iteration4',))")
+            raise Refusal(f"{recipe.name} has no teacher in its recipe; set one with "
+                          "replace(recipe, teacher=('iteration4',))")
         return
     if teacher is None:
-        raise ValueError(f"{recipe.name} learns from {', '.join(recipe.teacher)}: pass "
-                         "teacher=ml.get_teacher(recipe, data, seed)")
+        raise Refusal(f"{recipe.name} learns from {', '.join(recipe.teacher)}: pass "
+                      "teacher=ml.get_teacher(recipe, data, seed)")
     if [r["recipe"]["name"] for r in teacher.records] != list(recipe.teacher):
-        raise ValueError(f"the teacher given is {[r['recipe']['name'] for r in teacher.records]}, the recipe's is "
-                         f"{list(recipe.teacher)}")
+        raise Refusal(f"the teacher given is {[r['recipe']['name'] for r in teacher.records]}, the recipe's is "
+                      f"{list(recipe.teacher)}")
     if [r["seed"] for r in teacher.records] != [seed + i for i in range(len(teacher.records))]:
-        raise ValueError(f"the teacher given has seeds {[r['seed'] for r in teacher.records]}; a student of seed {seed} "
-                         f"learns from seeds {[seed + i for i in range(len(teacher.records))]}: "
-                         "get_teacher(recipe, data, seed) gives them")
+        raise Refusal(f"the teacher given has seeds {[r['seed'] for r in teacher.records]}; a student of seed {seed} "
+                      f"learns from seeds {[seed + i for i in range(len(teacher.records))]}: "
+                      "get_teacher(recipe, data, seed) gives them")
     if (teacher.split, teacher.train_images) != (data.split, len(data.train_x)):
-        raise ValueError(f"the teacher learnt from {teacher.train_images:,} images with the {teacher.split} split "
-                         f"held out; this student holds out the {data.split} split ({len(data.train_x):,} training "
-                         "images): a teacher that saw the student's held-out images would leak them")
+        raise Refusal(f"the teacher learnt from {teacher.train_images:,} images with the {teacher.split} split "
+                      f"held out; this student holds out the {data.split} split ({len(data.train_x):,} training "
+                      "images): a teacher that saw the student's held-out images would leak them")
 
 
 def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Path | None = None,
@@ -259,7 +262,7 @@ def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Pa
                     if run.interrupted:
                         return None
                     if run.diverged:
-                        raise ValueError(f"teacher {member.name} seed {member_seed} diverged; no student learns from it")
+                        raise Refusal(f"teacher {member.name} seed {member_seed} diverged; no student learns from it")
                     model, record = run.model.eval(), run.record()
                     try:
                         distil.save_member(model, record, path)

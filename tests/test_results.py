@@ -116,3 +116,14 @@ def test_repository_address_is_in_one_place(tmp_path):
         assert old not in path.read_text() and "someone/mnist-tiny" in path.read_text()
     with pytest.raises(ValueError):
         colab.set_repository("not a repo", root=copy)
+
+
+def test_the_registry_holds_single_runs_and_stacked_ones_agree_with_them():
+    """figures/runs/ holds runs trained alone; iteration 5's seeds 0-9 re-made stacked
+    (figures/runs/stacked/) are results of the same registered recipe, within one std of them."""
+    assert not [r for name in RECIPES for r in load_records(name) if "stacked" in r]
+    stacked = load_records("iteration5", RUNS_DIR / "stacked")
+    assert [r["seed"] for r in stacked] == list(range(10))
+    assert all(r["seed"] in r["stacked"] and len(r["stacked"]) > 1 for r in stacked)
+    alone = summarize([r for r in load_records("iteration5") if r["seed"] < 10])
+    assert abs(summarize(stacked)["final_mean"] - alone["final_mean"]) < alone["final_std"]
