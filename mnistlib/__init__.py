@@ -18,15 +18,12 @@ Where things live. The lesson, read top-down:
     stack.py     many seeds at once: K runs as one grouped network (`fit_many`)
     distil.py    learning from a teacher: soft targets and the distillation loss
     plots.py     the figures of a run, a recipe, a teacher, receptive fields
-The evidence:
-    results.py   run records on disk, the one rule for what is a result, the tables
-    plots_results.py  the figures of run records: the seeds, the comparison
-The machinery:
-    machine.py (device, threads, malloc, environment), mnist_files.py (finding, checking and
-    extracting the MNIST files), paths.py, runner.py (training seeds for the CLI, in parallel,
-    Ctrl-C safe), notebook.py (training output in a notebook), cli.py (`python -m mnistlib`),
-    bench.py (the pipeline benchmark), remake.py (re-making the committed notebooks),
-    colab.py (the repository address of the Colab badges).
+Beside them: machine.py (device, threads, malloc, environment), mnist_files.py (finding,
+checking and extracting the MNIST files), paths.py, notebook.py (training output in a
+notebook), errors.py (Refusal, the one exception raised on purpose).
+The lab, in mnistlib/lab/ (records, tables, runner, CLI, benchmarks, notebook re-maker, Colab
+address): what turns runs into evidence. No module above imports it (plots.py asks its result
+rule, lab/results.py, only when it draws a run).
 """
 from importlib import import_module
 
@@ -46,8 +43,8 @@ from .stack import fit_many
 _LAZY = {"plots": ("plot_augmentations", "plot_effective_rf", "plot_history", "plot_misclassified",
                    "plot_receptive_fields", "plot_schedule", "plot_soft_targets", "plot_with_and_without", "save",
                    "show"),
-         "plots_results": ("plot_comparison", "plot_seeds"),
-         "results": ("FROM_SCRATCH", "TAUGHT", "load_records", "results_table", "save_run", "summarize",
+         "lab.plots_results": ("plot_comparison", "plot_seeds"),
+         "lab.results": ("FROM_SCRATCH", "TAUGHT", "load_records", "results_table", "save_run", "summarize",
                      "taught_table", "teacher_table", "validation_table", "why_not_a_result")}
 
 

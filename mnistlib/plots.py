@@ -28,15 +28,8 @@ TITLE = 12  # font sizes
 SMALL = 9
 
 
-def __getattr__(name: str):  # the figures of run records, for code that still imports them from here
-    if name in ("plot_seeds", "plot_comparison"):
-        from . import plots_results
-        return getattr(plots_results, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def why_not_a_result(run, split: str = "test", registered: bool = True) -> str | None:  # loaded when a run is drawn
-    from .results import why_not_a_result as rule
+    from .lab.results import why_not_a_result as rule
     return rule(run, split, registered)
 
 

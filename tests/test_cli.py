@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from mnistlib.cli import main
+from mnistlib.lab.cli import main
 from mnistlib.errors import Refusal
 from mnistlib.recipes import get_recipe
 from tests.conftest import PROJECT, members, record
@@ -33,9 +33,9 @@ def one_line(err: str) -> bool:
 @pytest.fixture
 def no_training(monkeypatch):
     """The data is never loaded and no epoch trained: a refusal comes first."""
-    import mnistlib.runner
-    monkeypatch.setattr(mnistlib.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
-    monkeypatch.setattr(mnistlib.runner, "fit", lambda *a, **k: pytest.fail("training reached"))
+    import mnistlib.lab.runner
+    monkeypatch.setattr(mnistlib.lab.runner, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    monkeypatch.setattr(mnistlib.lab.runner, "fit", lambda *a, **k: pytest.fail("training reached"))
 
 
 def test_list_shows_the_parameter_counts(capsys):
@@ -109,8 +109,8 @@ PROBES = [  # (arguments, environment, what the line must name: the offending va
 @pytest.mark.parametrize("args, env, names", PROBES, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_probe_bad_input_is_one_line_before_any_training(args, env, names, capsys, monkeypatch, tmp_path,
                                                          no_training):
-    import mnistlib.cli
-    monkeypatch.setattr(mnistlib.cli, "USER_RUNS_DIR", tmp_path / "runs")
+    import mnistlib.lab.cli
+    monkeypatch.setattr(mnistlib.lab.cli, "USER_RUNS_DIR", tmp_path / "runs")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     readme = (PROJECT / "README.md").read_bytes()
@@ -185,8 +185,8 @@ def test_a_bug_in_training_keeps_its_traceback(tiny_root, tmp_path, capsys, monk
 
 
 def test_a_bug_in_an_argument_check_is_no_usage_message(capsys, monkeypatch, no_training):
-    import mnistlib.results
-    monkeypatch.setattr(mnistlib.results, "check_seed", lambda seed: math.sqrt(-1) if seed == 3 else seed)
+    import mnistlib.lab.results
+    monkeypatch.setattr(mnistlib.lab.results, "check_seed", lambda seed: math.sqrt(-1) if seed == 3 else seed)
     with pytest.raises(RuntimeError) as e:  # argparse would make a ValueError a usage line: not a SystemExit
         main(["train", "iteration1", "--seed", "3"])
     assert isinstance(e.value.__cause__, ValueError) and not isinstance(e.value.__cause__, Refusal)
@@ -211,8 +211,8 @@ def test_train_writes_a_record(tiny_root, tmp_path, capsys, monkeypatch):
 
 def test_default_outputs_go_to_the_user_runs_folder_named_by_variant(tiny_root, tmp_path, monkeypatch, capsys):
     """Not in fast mode, on a tiny synthetic MNIST: one-epoch recipes make complete records."""
-    import mnistlib.cli
-    monkeypatch.setattr(mnistlib.cli, "USER_RUNS_DIR", tmp_path / "runs")
+    import mnistlib.lab.cli
+    monkeypatch.setattr(mnistlib.lab.cli, "USER_RUNS_DIR", tmp_path / "runs")
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     base = ["--data-root", str(tiny_root), "--validation", "--set", "epochs=1"]
     assert main(["train", "iteration5", *base]) == 0
@@ -243,7 +243,7 @@ def test_train_on_the_validation_split(tiny_root, tmp_path, capsys, monkeypatch)
     (tmp_path / "v.json").rename(tmp_path / "validation" / "v.json")
     code, out, err = run(capsys, "table", "--validation", "--runs-dir", str(tmp_path))  # fast mode: no result
     assert code == 1 and one_line(err) and not out
-    from mnistlib.results import load_records
+    from mnistlib.lab.results import load_records
     assert load_records(runs_dir=tmp_path) == []  # never mixed into an iteration's results
 
 
@@ -301,7 +301,7 @@ def test_bench_prints_a_ratio_last(tiny_root, capsys, monkeypatch):
 
 
 def test_bench_seeds_prints_each_way_and_the_ratio(tiny_root, capsys):
-    from mnistlib.bench import bench_seeds
+    from mnistlib.lab.bench import bench_seeds
     out = bench_seeds(tiny_root, torch.device("cpu"), names=("iteration5",), k=2, processes=1)  # no process to start
     assert len(out) == 4 and all(seconds > 0 for seconds in out.values())
     assert capsys.readouterr().out.splitlines()[-1].startswith("iteration5  speed-up of 2 stacked")
@@ -329,7 +329,7 @@ def test_interrupted_train_keeps_the_epochs_in_a_partial_file(tiny_root, tmp_pat
 
 
 def test_taught_iterations_stay_out_of_the_main_table_and_the_comparison(tmp_path, capsys, monkeypatch):
-    import mnistlib.plots
+    import mnistlib.lab.plots_results as plots_results
     taught = record(0, [99.3] * 15, "iteration8", params=3822, teacher=members(0, "test", n=2))
     (tmp_path / "taught.json").write_text(json.dumps(taught))
     code, _, err = run(capsys, "table", "--runs-dir", str(tmp_path))
@@ -337,8 +337,8 @@ def test_taught_iterations_stay_out_of_the_main_table_and_the_comparison(tmp_pat
     assert main(["figures", "--runs-dir", str(tmp_path)]) == 0
     assert "iteration8-seeds.png" in capsys.readouterr().out and not (tmp_path / "comparison.png").exists()
     (tmp_path / "alone.json").write_text(json.dumps(record(0, [99.1] * 15, "iteration7")))
-    drawn, real = [], mnistlib.plots.plot_comparison
-    monkeypatch.setattr(mnistlib.plots, "plot_comparison", lambda by_name: drawn.append(list(by_name)) or real(by_name))
+    drawn, real = [], plots_results.plot_comparison
+    monkeypatch.setattr(plots_results, "plot_comparison", lambda by_name: drawn.append(list(by_name)) or real(by_name))
     assert main(["figures", "--runs-dir", str(tmp_path)]) == 0
     assert drawn == [["iteration7"]] and (tmp_path / "comparison.png").exists()
 
@@ -352,7 +352,7 @@ def test_fast_mode_reads_the_usual_spellings(monkeypatch, value, fast):
 
 
 def test_a_short_or_fast_run_never_meets_the_full_runs_record():
-    from mnistlib.results import record_path
+    from mnistlib.lab.results import record_path
     recipe = get_recipe("iteration3")
     names = {record_path(recipe, 0, PROJECT / "runs").name, record_path(recipe, 0, PROJECT / "runs", epochs=1).name,
              record_path(recipe, 0, PROJECT / "runs", fast=True, epochs=1).name}
@@ -368,24 +368,24 @@ def test_a_diverged_run_stops_at_once_and_is_no_result(tiny_root, tmp_path, caps
     assert code == 1 and not out.exists() and "diverged" in captured.out
     text = (tmp_path / "r.json.partial").read_text()
     rec = json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
-    from mnistlib.results import why_not_a_result
+    from mnistlib.lab.results import why_not_a_result
     assert rec["diverged"] and rec["epochs"] < 3 and why_not_a_result(rec).startswith("DIVERGED")
 
 
 def test_a_record_written_meanwhile_by_another_process_is_kept(tiny_root, tmp_path, capsys, monkeypatch):
     """The no-replace rule holds when the record is written, not only before training starts."""
-    import mnistlib.runner
+    import mnistlib.lab.runner
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     out = tmp_path / "r.json"
     theirs = json.dumps(record(0, [99.0] * 15))
-    real_fit = mnistlib.runner.fit
+    real_fit = mnistlib.lab.runner.fit
 
     def fit_while_another_writes(*args, **kwargs):
         run = real_fit(*args, **kwargs)
         out.write_text(theirs)  # another study finished first
         return run
 
-    monkeypatch.setattr(mnistlib.runner, "fit", fit_while_another_writes)
+    monkeypatch.setattr(mnistlib.lab.runner, "fit", fit_while_another_writes)
     assert main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=1", "--out", str(out)]) == 0
     assert out.read_text() == theirs
     kept = list(tmp_path.glob("r.json.kept-*"))
@@ -397,7 +397,7 @@ def test_a_failing_write_keeps_the_old_record_and_the_epochs(tiny_root, tmp_path
     """A full disk at the end: the old record stays byte for byte, no temporary file is left, and
     the finished epochs go to the .partial file (or the temporary folder), said in one line."""
     import errno
-    import mnistlib.results
+    import mnistlib.lab.results
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     out = tmp_path / "out" / "r.json"
     out.parent.mkdir()
@@ -410,7 +410,7 @@ def test_a_failing_write_keeps_the_old_record_and_the_epochs(tiny_root, tmp_path
             raise OSError(errno.ENOSPC, "No space left on device")
         real_dump(obj, f, **kwargs)
 
-    monkeypatch.setattr(mnistlib.results.json, "dump", full_disk)
+    monkeypatch.setattr(mnistlib.lab.results.json, "dump", full_disk)
     code = main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=1", "--out", str(out),
                  "--overwrite"])
     assert code == 0 and out.read_text() == "{}"

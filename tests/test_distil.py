@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnistlib import distil, recipes, results, train
+from mnistlib import distil, recipes, train
+from mnistlib.lab import results
 from mnistlib.data import MNISTTensors
 from mnistlib.recipes import get_recipe, teacher_recipes
 from tests.conftest import members, record

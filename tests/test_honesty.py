@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from mnistlib import results, train
+from mnistlib import train
+from mnistlib.lab import results
 from mnistlib.data import Batches, MNISTTensors, normalise
 from mnistlib.recipes import get_recipe
 from tests.conftest import PROJECT, record, write_idx
@@ -93,16 +94,16 @@ def test_the_cli_validation_run_measures_held_out_training_images_never_a_test_i
     write_idx(raw / "train-labels-idx1-ubyte", torch.arange(60) % 10)
     write_idx(raw / "t10k-images-idx3-ubyte", torch.full((30, 28, 28), 255))
     write_idx(raw / "t10k-labels-idx1-ubyte", torch.arange(30) % 10)
-    import mnistlib.runner
-    from mnistlib.cli import main
+    import mnistlib.lab.runner
+    from mnistlib.lab.cli import main
     seen = {}
-    real_fit = mnistlib.runner.fit
+    real_fit = mnistlib.lab.runner.fit
 
     def spy(recipe, data, **kwargs):
         seen.update(split=data.split, eval_x=data.eval_x.clone(), train_n=len(data.train_x))
         return real_fit(recipe, data, **kwargs)
 
-    monkeypatch.setattr(mnistlib.runner, "fit", spy)
+    monkeypatch.setattr(mnistlib.lab.runner, "fit", spy)
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     out = tmp_path / "v.json"
     assert main(["train", "iteration1", "--validation", "--set", "epochs=1", "--data-root", str(tmp_path),

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from mnistlib.colab import repository
-from mnistlib.remake import KERNELSPEC, WIDGET_VIEW
+from mnistlib.lab.colab import repository
+from mnistlib.lab.remake import KERNELSPEC, WIDGET_VIEW
 from tests.conftest import PROJECT
 
 NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
@@ -81,7 +81,7 @@ def test_every_stored_figure_has_a_text_alternative(path):
 
 
 def test_normalise_strips_widgets_and_timestamps():
-    from mnistlib.remake import normalise
+    from mnistlib.lab.remake import normalise
     nb = {"metadata": {"kernelspec": {"display_name": "Python 3", "name": "python3"}, "widgets": {"state": {}}},
           "nbformat": 4, "nbformat_minor": 4,
           "cells": [{"cell_type": "code", "metadata": {"execution": {"iopub.status.busy": "2026"}}, "source": "",

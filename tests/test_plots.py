@@ -8,8 +8,9 @@ import sys  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mnistlib import plots, plots_results  # noqa: E402
-from tests.conftest import record  # noqa: E402
+from mnistlib import plots  # noqa: E402
+from mnistlib.lab import plots_results  # noqa: E402
+from tests.conftest import PROJECT, record  # noqa: E402
 
 
 class Fixed(nn.Module):
@@ -115,14 +116,16 @@ def test_figures_of_runs_that_are_not_results_say_so_and_are_never_saved(tmp_pat
 
 def test_the_figures_load_on_first_use_and_the_lesson_figures_never_load_the_records():
     loaded = ("[m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m in "
-              "('mnistlib.plots', 'mnistlib.plots_results', 'mnistlib.results', 'mnistlib.runner', 'mnistlib.cli')]")
-    code = (f"import sys, mnistlib as ml; print({loaded}); names = dir(ml); import mnistlib.plots; print({loaded}); "
+              "('mnistlib.plots', 'mnistlib.lab.plots_results', 'mnistlib.lab.results', 'mnistlib.lab.runner', 'mnistlib.lab.cli')]")
+    lesson = [p.stem for p in (PROJECT / "mnistlib").glob("*.py") if p.stem not in ("__init__", "__main__")]
+    code = (f"import sys, mnistlib as ml; print({loaded}); names = dir(ml); import mnistlib.plots; "
+            f"import {', '.join('mnistlib.' + m for m in lesson)}; print({loaded} + "
+            "[m for m in sys.modules if m.startswith('mnistlib.lab')]); "
             "print(all(n in names for n in ('plot_history', 'plot_seeds', 'show', 'results_table', 'FROM_SCRATCH')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"  # import mnistlib: no matplotlib, no figures, no records, no CLI
-    assert "'mnistlib.plots'" in out[1] and "mnistlib.results" not in out[1] and out[2] == "True"
+    assert "'mnistlib.plots'" in out[1] and "mnistlib.lab" not in out[1] and out[2] == "True"  # no lesson module loads the lab
     import mnistlib as ml
-    from mnistlib import results
+    from mnistlib.lab import results
     assert ml.plot_history is plots.plot_history and ml.show is plots.show and ml.plot_seeds is plots_results.plot_seeds
     assert ml.results_table is results.results_table
-    assert plots.plot_comparison is plots_results.plot_comparison  # still found where the CLI imports it

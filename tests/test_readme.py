@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mnistlib.cli import main
+from mnistlib.lab.cli import main
 from tests.conftest import PROJECT
 
 README = (PROJECT / "README.md").read_text()

@@ -3,11 +3,11 @@ import shutil
 
 import pytest
 
-from mnistlib import colab
+from mnistlib.lab import colab
 from mnistlib.models import count_params
 from mnistlib.recipes import RECIPES, get_recipe
 from mnistlib.paths import RUNS_DIR
-from mnistlib.results import (figures_dir, format_seeds, load_records, parse_seeds, read_records, results_table,
+from mnistlib.lab.results import (figures_dir, format_seeds, load_records, parse_seeds, read_records, results_table,
                               summarize, validation_table, variant_label, why_not_a_result)
 from tests.conftest import PROJECT, record
 

@@ -25,13 +25,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import results
-from .data import load_mnist
-from .errors import Refusal
-from .mnist_files import prepare_root
-from .paths import RUNS_DIR
-from .recipes import Recipe
-from .stack import fit_many, stack
-from .train import Run, default_epochs, fit, get_teacher
+from ..data import load_mnist
+from ..errors import Refusal
+from ..mnist_files import prepare_root
+from ..paths import RUNS_DIR
+from ..recipes import Recipe
+from ..stack import fit_many, stack
+from ..train import Run, default_epochs, fit, get_teacher
 
 
 @dataclass

@@ -7,8 +7,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from .plots import SMALL, TITLE, _finish
-from .recipes import RECIPES
+from ..plots import SMALL, TITLE, _finish
+from ..recipes import RECIPES
 from .results import format_seeds, split_held_out, summarize
 
 

@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
-from .data import FAST_IMAGES, MEAN, STD, load_mnist
-from .machine import cpu_cores
-from .mnist_files import prepare_root
-from .recipes import get_recipe
-from .train import EVAL_BATCH, fit
+from ..data import FAST_IMAGES, MEAN, STD, load_mnist
+from ..machine import cpu_cores
+from ..mnist_files import prepare_root
+from ..recipes import get_recipe
+from ..train import EVAL_BATCH, fit
 
 
 def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None, pin_memory: bool = False):
@@ -128,7 +128,7 @@ def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, 
                  barrier=None) -> float:
     """One worker of bench_seeds: train `seeds` (stacked as one network, or one after another)
     on one thread and return the seconds of their epochs, counted from when every worker is ready."""
-    from .stack import fit_many
+    from ..stack import fit_many
     torch.set_num_threads(1)
     data = load_mnist(root, device, fast=False)
     data.train_x, data.train_y = data.train_x[:images], data.train_y[:images]

@@ -20,15 +20,15 @@ import torch
 from . import results
 from .bench import bench, bench_seeds, bench_study
 from .colab import set_repository
-from .data import fast_mode
-from .errors import Refusal
-from .machine import cpu_cores, pick_device
-from .mnist_files import default_root
-from .models import BUDGET, count_params, summary
-from .paths import NOTEBOOKS, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
-from .recipes import RECIPES, Recipe, check_field, get_recipe, literal, teacher_recipes
+from ..data import fast_mode
+from ..errors import Refusal
+from ..machine import cpu_cores, pick_device
+from ..mnist_files import default_root
+from ..models import BUDGET, count_params, summary
+from ..paths import NOTEBOOKS, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
+from ..recipes import RECIPES, Recipe, check_field, get_recipe, literal, teacher_recipes
 from .remake import normalise_file, remake
-from .rf import format_rf_table, receptive_field
+from ..rf import format_rf_table, receptive_field
 from .runner import Job, check_outputs, choose_stack, complete_record, load, run_seeds, stop_once, train_one
 
 SETTABLE = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
@@ -168,7 +168,8 @@ def cmd_study(args):
         return 1
     print(results.format_summary(results.summarize(runs), job.split))
     if all(results.why_not_a_result(r) is None for r in runs):  # results: redraw the iteration's seeds plot
-        from .plots import plot_seeds, save
+        from ..plots import save
+        from .plots_results import plot_seeds
         all_records = results.load_records(job.recipe.name, args.runs_dir)
         path = save(plot_seeds(all_records), f"{job.recipe.name}-seeds", results.figures_dir(args.runs_dir))
         print(f"figure: {path} (all {len(all_records)} complete records in {args.runs_dir})")
@@ -187,7 +188,8 @@ def cmd_table(args):
 
 
 def cmd_figures(args):
-    from .plots import plot_comparison, plot_seeds, save
+    from ..plots import save
+    from .plots_results import plot_comparison, plot_seeds
     by_name = {name: results.load_records(name, args.runs_dir) for name in RECIPES}  # every iteration's seeds plot
     by_name = {name: recs for name, recs in by_name.items() if recs}
     if not by_name:

@@ -32,10 +32,10 @@ try:
 except ImportError:  # Windows: the check still runs at write time, without the lock
     fcntl = None
 
-from .errors import Refusal
-from .paths import FIGURES, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
-from .recipes import DISTILLATION, RECIPES, changes, literal, slug
-from .train import SCHEMA
+from ..errors import Refusal
+from ..paths import FIGURES, RUNS_DIR, TEACHER_RUNS, USER_RUNS_DIR
+from ..recipes import DISTILLATION, RECIPES, changes, literal, slug
+from ..train import SCHEMA
 
 MAX_SEED = 2**32 - 1  # seeds are whole numbers 0..MAX_SEED
 MAX_SEEDS = 100       # seeds in one study

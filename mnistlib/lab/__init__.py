@@ -1,0 +1,12 @@
+"""The lab: what turns training runs into evidence, apart from the lesson it serves.
+
+    results.py        run records on disk, the one rule for what is a result, the tables
+    plots_results.py  the figures of records: the seeds plot, the comparison
+    runner.py         training seeds for the CLI: worker processes, stacked groups, records kept safe
+    cli.py            `python -m mnistlib ...`
+    bench.py          the benchmarks (`bench`, `bench --study`, `bench --seeds`)
+    remake.py         re-making the committed notebooks
+    colab.py          the repository address of the Colab badges
+
+Nothing in the lesson (mnistlib's other modules) imports from here at import time.
+"""
