@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import Refusal
-from .mnist_files import check_extracted, prepare_root
+from .mnist_files import prepare_root
 
 MEAN, STD = 0.1307, 0.3081                      # MNIST training-set pixel statistics (0..1 scale)
 BACKGROUND = (0.0 - MEAN) / STD                  # a black pixel after normalisation
@@ -83,8 +83,7 @@ def load_mnist(root: str | Path | None = None, device="cpu", download: bool = Tr
     fast = fast_mode() if fast is None else fast
     if limit is None and fast:
         limit = FAST_IMAGES
-    path = prepare_root(root, download)
-    check_extracted(path / "MNIST" / "raw")
+    path = prepare_root(root, download)  # checked: swapped or mixed-up files are refused here, before any training
     splits = []
     for train in (True, False):
         ds = MNIST(path, train=train, download=False)

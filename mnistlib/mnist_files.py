@@ -10,26 +10,24 @@ torchvision dataset root: the files live in `<root>/MNIST/raw/`.
   is writable, else into a cache folder. torchvision's downloader would not accept
   re-compressed `.gz` files (it checks their md5), so we never call it for them.
 - Nothing present: torchvision downloads (if `download=True`); when that fails, one clear
-  error names the four files and the folder they belong in.
+  error names the four files and the folder they belong in, and nothing is left behind.
+
+Then each file's header and length are checked, and the counts (as many labels as images in each
+split, more training images than test images): swapped or mixed-up files are refused, not trained on.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
+import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 from .errors import Refusal
 from .paths import DATA
 
-FILES = {  # name -> (magic number, bytes per item)
-    "train-images-idx3-ubyte": (2051, 28 * 28),
-    "train-labels-idx1-ubyte": (2049, 1),
-    "t10k-images-idx3-ubyte": (2051, 28 * 28),
-    "t10k-labels-idx1-ubyte": (2049, 1),
-}
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 class MNISTDataError(Refusal):
@@ -41,29 +39,37 @@ def default_root() -> Path:
     return Path(os.environ.get("MNISTLIB_DATA") or DATA)
 
 
-def check_idx(source: Path, name: str, head: bytes, size: int) -> None:
-    """Header and length of an IDX file (`head`: its first 16 bytes, `size`: its length).
-
-    Catches truncated or foreign files with a message naming the file, where torchvision's
-    reader would fail on an assert.
-    """
-    magic, per_item = FILES[name]
-    header = 16 if magic == 2051 else 8
+def check_idx(source: Path, name: str, head: bytes, size: int) -> int:
+    """Header and length of an IDX file (`head`: its first 16 bytes, `size`: its length), where
+    torchvision's reader would fail on an assert; returns how many images or labels it holds."""
+    magic, header, per_item = (2051, 16, 28 * 28) if "images" in name else (2049, 8, 1)
     if len(head) < header or int.from_bytes(head[:4], "big") != magic:
         raise MNISTDataError(f"{source} is not an MNIST {name} file (bad header); delete it and fetch it again")
-    if magic == 2051 and head[8:16] != (28).to_bytes(4, "big") * 2:
+    if header == 16 and head[8:16] != (28).to_bytes(4, "big") * 2:
         raise MNISTDataError(f"{source}: images are not 28x28; delete it and fetch it again")
-    expected = header + int.from_bytes(head[4:8], "big") * per_item
-    if size != expected:
+    count = int.from_bytes(head[4:8], "big")
+    if size != header + count * per_item:
         raise MNISTDataError(f"{source} is truncated or corrupt: {size:,} bytes where its header "
-                             f"promises {expected:,}; delete it and fetch it again")
+                             f"promises {header + count * per_item:,}; delete it and fetch it again")
+    return count
 
 
 def check_extracted(raw: Path) -> None:
-    """Each extracted file's header and length (e.g. after an interrupted download)."""
+    """Each extracted file's header and length (e.g. after an interrupted download), then the counts."""
+    count = {}
     for n in FILES:
         with open(raw / n, "rb") as f:
-            check_idx(raw / n, n, f.read(16), (raw / n).stat().st_size)
+            count[n] = check_idx(raw / n, n, f.read(16), (raw / n).stat().st_size)
+    train, test = "train-images-idx3-ubyte", "t10k-images-idx3-ubyte"
+    if count[train] <= count[test]:
+        raise MNISTDataError(f"{raw}: {train} holds {count[train]:,} images and {test} {count[test]:,}, but the "
+                             "training split is the larger (MNIST: 60,000 and 10,000): the training and test files "
+                             "look swapped; put each file (and its .gz) back under its own name")
+    for images, labels in ((train, "train-labels-idx1-ubyte"), (test, "t10k-labels-idx1-ubyte")):
+        if count[labels] != count[images]:
+            raise MNISTDataError(f"{raw}: {labels} holds {count[labels]:,} labels for the {count[images]:,} images "
+                                 f"of {images}: a labels file of the other split? put each file (and its .gz) "
+                                 "back under its own name")
 
 
 def _writable(folder: Path) -> bool:
@@ -86,56 +92,52 @@ def _extract(gz: Path, dest: Path) -> None:
     except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a truncated stream raises EOFError
         raise MNISTDataError(f"{gz} is corrupt or truncated ({e}); delete it and fetch it again") from None
     check_idx(gz, dest.name, blob[:16], len(blob))
-    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
-        try:
-            tmp.write(blob)
-            tmp.close()
-            os.chmod(tmp.name, 0o644)
-            os.replace(tmp.name, dest)  # an interrupted extraction never leaves a half-written file
-        except BaseException:  # e.g. a full disk: no temporary file left behind
-            os.unlink(tmp.name)
-            raise
+    part = dest.with_name(f"{dest.name}.{os.getpid()}.part")  # written whole, then renamed: never half a file
+    try:
+        part.write_bytes(blob)
+        os.replace(part, dest)
+    except BaseException:  # e.g. a full disk: no partial file left behind
+        part.unlink(missing_ok=True)
+        raise
 
 
-def _missing_message(raw: Path, missing: list[str], tried_download: str | None) -> str:
-    lines = [f"MNIST not found: {raw} lacks {', '.join(missing)}."]
-    if tried_download:
-        lines.append(f"Downloading failed too ({tried_download}).")
-    lines.append("Download the four files " + ", ".join(f"{n}.gz" for n in FILES) + f" into {raw}/ "
-                 "(or their extracted versions), or pass --data-root (or set MNISTLIB_DATA) to a folder "
-                 "that holds MNIST/raw/ with them.")
-    return " ".join(lines)
+def _not_found(raw: Path, missing: list[str], failed: str = "") -> MNISTDataError:
+    return MNISTDataError(f"MNIST not found: {raw} lacks {', '.join(missing)}.{failed} Download the four files "
+                          + ", ".join(f"{n}.gz" for n in FILES) + f" into {raw}/ (or their extracted versions), "
+                          "or pass --data-root (or set MNISTLIB_DATA) to a folder that holds MNIST/raw/ with them.")
 
 
 def prepare_root(root: str | Path | None = None, download: bool = True) -> Path:
-    """Make sure the four extracted files exist somewhere; return that torchvision root."""
+    """Make sure the four extracted files exist somewhere and are checked; return that torchvision root."""
     root = Path(root) if root is not None else default_root()
     raw = root / "MNIST" / "raw"
-    if all((raw / n).is_file() for n in FILES):
-        return root
-    if all((raw / n).is_file() or (raw / f"{n}.gz").is_file() for n in FILES):
+    missing = [n for n in FILES if not (raw / n).is_file() and not (raw / f"{n}.gz").is_file()]
+    if missing:
+        if not download:
+            raise _not_found(raw, missing)
+        from torchvision.datasets import MNIST
+        new = next((p for p in (*reversed(raw.parents), raw) if not p.exists()), None)  # the folder it will make
+        try:
+            MNIST(root, train=True, download=True)
+        except Exception as e:  # network errors, HTTP 403, md5 mismatch: all end the same way, leaving nothing
+            if new:
+                shutil.rmtree(new, ignore_errors=True)
+            raise _not_found(raw, missing, f" Downloading failed too ({type(e).__name__}: "
+                                           f"{' '.join(str(e).split())[:300]}).") from None
+    elif not all((raw / n).is_file() for n in FILES):
         target = root if _writable(raw) else _cache_root(root)
         try:
             (target / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
             for n in FILES:
-                src, dest = raw / n, target / "MNIST" / "raw" / n
-                if dest.is_file():
-                    continue
-                if src.is_file():  # already extracted in a read-only root: copy it across
-                    dest.write_bytes(src.read_bytes())
-                else:
+                dest = target / "MNIST" / "raw" / n
+                if (raw / n).is_file() and not dest.is_file():  # extracted already, in a read-only root: copy
+                    shutil.copyfile(raw / n, dest)
+                elif not dest.is_file():
                     _extract(raw / f"{n}.gz", dest)
         except OSError as e:
-            raise MNISTDataError(f"cannot extract MNIST from {raw} into {target / 'MNIST' / 'raw'} ({e.strerror or e}); "
-                                 "make that folder writable, or set XDG_CACHE_HOME to a writable folder") from None
-        return target
-    missing = [n for n in FILES if not (raw / n).is_file() and not (raw / f"{n}.gz").is_file()]
-    error = None
-    if download:
-        from torchvision.datasets import MNIST
-        try:
-            MNIST(root, train=True, download=True)
-            return root
-        except Exception as e:  # network errors, HTTP 403, md5 mismatch: all end the same way
-            error = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
-    raise MNISTDataError(_missing_message(raw, missing, error))
+            raise MNISTDataError(f"cannot extract MNIST from {raw} into {target / 'MNIST' / 'raw'} "
+                                 f"({e.strerror or e}); make that folder writable, or set XDG_CACHE_HOME to a "
+                                 "writable folder") from None
+        root = target
+    check_extracted(root / "MNIST" / "raw")
+    return root

@@ -1,10 +1,12 @@
 import gzip
 import stat
+from pathlib import Path
 
 import pytest
 import torch
 
 from mnistlib.data import BACKGROUND, FAST_IMAGES, MEAN, STD, Batches, MNISTTensors, augment, load_mnist
+from mnistlib.errors import Refusal
 from mnistlib.mnist_files import MNISTDataError, prepare_root
 from tests.conftest import write_idx
 
@@ -109,11 +111,65 @@ def test_foreign_file_is_named(tiny_root):
         load_mnist(tiny_root, download=False)
 
 
+def write_split(raw, split, kind, n):
+    """The tiny MNIST's `split` (train or t10k) images or labels file, rewritten to hold n items."""
+    labels = torch.arange(n) % 10
+    write_idx(raw / f"{split}-{kind}", (labels * 25).view(n, 1, 1).expand(n, 28, 28) if "images" in kind else labels)
+
+
+@pytest.mark.parametrize("kinds", [["images-idx3-ubyte"], ["images-idx3-ubyte", "labels-idx1-ubyte"]],
+                         ids=["images swapped", "all four swapped"])
+def test_swapped_train_and_test_files_are_refused_in_one_line_before_training(tiny_root, monkeypatch, kinds):
+    """Swapped, the "test" accuracy would be measured on images trained on: refused where the data
+    is found (prepare_root, which `study` calls before starting workers, and load_mnist, before
+    any epoch), in one line naming both files, before torchvision reads a single image."""
+    import torchvision.datasets
+    for kind in kinds:  # the test split's 20 items under the training names, and the reverse
+        write_split(tiny_root / "MNIST" / "raw", "train", kind, 20)
+        write_split(tiny_root / "MNIST" / "raw", "t10k", kind, 40)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", lambda *a, **k: pytest.fail("images read before the check"))
+    for find in (prepare_root, load_mnist):
+        with pytest.raises(Refusal, match="swapped") as e:
+            find(tiny_root, download=False)
+        assert "\n" not in str(e.value) and all(f"{s}-images-idx3-ubyte" in str(e.value) for s in ("train", "t10k"))
+
+
+@pytest.mark.parametrize("split, n", [("train", 20), ("t10k", 40)])
+def test_a_labels_file_of_the_other_split_is_refused(tiny_root, split, n):
+    """Not after a whole epoch with torch's shape message: when the data is loaded, naming the file."""
+    write_split(tiny_root / "MNIST" / "raw", split, "labels-idx1-ubyte", n)  # the other split's labels
+    with pytest.raises(Refusal, match=f"{split}-labels-idx1-ubyte") as e:
+        load_mnist(tiny_root, download=False)
+    assert "\n" not in str(e.value)
+
+
+def test_the_counts_rule_is_not_mnists_sizes(tiny_root, monkeypatch):
+    """Any training split larger than the test split loads, with as many labels as images in each."""
+    monkeypatch.delenv("MNISTLIB_FAST")
+    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
+        write_split(tiny_root / "MNIST" / "raw", "train", kind, 21)
+    data = load_mnist(tiny_root, download=False)
+    assert (len(data.train_x), len(data.train_y), len(data.eval_x), len(data.eval_y)) == (21, 21, 20, 20)
+
+
+def test_a_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    """No empty (or half-filled) MNIST/raw/ after a failed download, which later runs would take for data."""
+    from urllib.error import URLError
+    import torchvision.datasets.mnist
+
+    def fail(url, download_root, filename, md5):
+        (Path(download_root) / filename).write_bytes(b"half a file")
+        raise URLError("no network")
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", fail)
+    with pytest.raises(MNISTDataError, match="Downloading failed too"):
+        load_mnist(tmp_path / "data", download=True)
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize("xdg", ["", "relative/cache"])
 def test_an_empty_or_relative_cache_home_is_ignored(monkeypatch, xdg):
     """The XDG rule: only an absolute XDG_CACHE_HOME counts (else ~/.cache), so a read-only root's
     files are never extracted into whatever folder Python was started in."""
-    from pathlib import Path
     from mnistlib.mnist_files import _cache_root
     monkeypatch.setenv("XDG_CACHE_HOME", xdg)
     assert _cache_root(Path("/some/root")).parent == Path.home() / ".cache" / "mnistlib"
