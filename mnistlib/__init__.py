@@ -14,9 +14,9 @@ Where things live. The lesson, read top-down:
     recipes.py   every iteration's whole recipe, as data, in one registry
     rf.py        receptive-field maths, from the model itself
     data.py      both splits as tensors on the device, batches, augmentation
-    train.py     the loop (`fit`), the Run and its record; a student's teacher (`get_teacher`)
+    train.py     the loop (`fit`, `train_epoch`), the Run and its record
     stack.py     many seeds at once: K runs as one grouped network (`fit_many`)
-    distil.py    learning from a teacher: soft targets and the distillation loss
+    distil.py    learning from a teacher: soft targets, the distillation loss, `get_teacher`
     plots.py     the figures of a run, a recipe, a teacher, receptive fields
 Beside them: machine.py (device, threads, malloc, environment), mnist_files.py (finding,
 checking and extracting the MNIST files), paths.py, notebook.py (training output in a
@@ -34,8 +34,8 @@ from .mnist_files import MNISTDataError
 from .models import count_params, make_net, summary
 from .recipes import RECIPES, Recipe, diff, get_recipe
 from .rf import effective_rf, format_rf_table, layer_listing, receptive_field, spatial_rows
-from .distil import Teacher, distillation_loss
-from .train import Run, fit, get_teacher
+from .distil import Teacher, distillation_loss, get_teacher
+from .train import Run, fit
 from .stack import fit_many
 
 # Loaded on first use (PEP 562), so that `import mnistlib` loads neither matplotlib nor the

@@ -12,7 +12,8 @@ section 2). With w = 0 the student trains exactly as without a teacher (tested).
     distillation_loss  the loss above
     teacher_path       where a trained member is cached (runs/teachers/), keyed by its recipe, seed,
                        split and training images: a teacher is never reused for another split
-The teacher is trained (or loaded) by mnistlib.train.get_teacher, and a student with it by fit.
+    get_teacher        trains each member (mnistlib.train.fit) or loads it; a student learns from it
+                       with fit(recipe, data, seed, teacher=...), its loss Teacher.loss, its rule Teacher.check
 """
 from __future__ import annotations
 
@@ -27,14 +28,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 try:
     import fcntl  # POSIX
 except ImportError:  # Windows: no lock; two processes may then train the same member twice
     fcntl = None
 
+from .data import MNISTTensors
 from .errors import Refusal
 from .paths import ROOT, USER_RUNS_DIR
+from .recipes import Recipe, teacher_recipes
+from .train import default_epochs, fit
 
 TEACHERS_DIR = USER_RUNS_DIR / "teachers"  # trained teacher members (ignored by git; a cache, not evidence)
 
@@ -61,6 +66,30 @@ class Teacher:
         probs = sum(F.softmax(m.eval()(x) / temperature, dim=1) for m in self.members)
         return probs / len(self.members)
 
+    def loss(self, recipe):
+        """The student's loss_fn (as mnistlib.train.train_epoch takes it): distillation_loss with
+        this teacher's soft targets for the same augmented batch, at the recipe's T and w."""
+        T, w = recipe.temperature, recipe.soft_weight
+        return lambda logits, y, x: distillation_loss(logits, y, self.soft_targets(x, T), T, w, recipe.label_smoothing)
+
+    def check(self, recipe, data, seed: int) -> None:
+        """The one rule for a student's teacher: the members its recipe names, with seeds seed,
+        seed + 1, ..., kept from the same held-out split and trained on the student's own images."""
+        if not recipe.teacher:
+            raise Refusal(f"{recipe.name} has no teacher in its recipe; set one with "
+                          "replace(recipe, teacher=('iteration4',))")
+        if [r["recipe"]["name"] for r in self.records] != list(recipe.teacher):
+            raise Refusal(f"the teacher given is {[r['recipe']['name'] for r in self.records]}, the recipe's is "
+                          f"{list(recipe.teacher)}")
+        if [r["seed"] for r in self.records] != [seed + i for i in range(len(self.records))]:
+            raise Refusal(f"the teacher given has seeds {[r['seed'] for r in self.records]}; a student of seed {seed} "
+                          f"learns from seeds {[seed + i for i in range(len(self.records))]}: "
+                          "get_teacher(recipe, data, seed) gives them")
+        if (self.split, self.train_images) != (data.split, len(data.train_x)):
+            raise Refusal(f"the teacher learnt from {self.train_images:,} images with the {self.split} split "
+                          f"held out; this student holds out the {data.split} split ({len(data.train_x):,} training "
+                          "images): a teacher that saw the student's held-out images would leak them")
+
     def summary(self) -> list[dict]:
         """What a student's record keeps of its teacher: per member its recipe, seed, size, its
         own held-out accuracy and the epochs and seconds its training spent."""
@@ -73,13 +102,13 @@ class Teacher:
 CACHE_VERSION = 1  # raise it when a change to training would make the kept teachers stale
 
 
-def teacher_path(recipe, seed: int, data, epochs: int, deterministic: bool, cache_dir: Path) -> Path:
+def teacher_path(recipe, seed: int, data, epochs: int, cache_dir: Path) -> Path:
     """The cache file of one trained member: its name says what it is, its hash what exactly (the
     recipe, seed, epochs, split, the training images themselves, determinism, CACHE_VERSION)."""
     images = hashlib.sha1(data.train_y.cpu().numpy().tobytes()).hexdigest() + \
         f"{data.train_x.sum(dtype=torch.float64).item():.6f}"  # labels and pixel sum: which images, cheaply
     key = json.dumps([CACHE_VERSION, recipe.to_dict(), seed, data.split, data.fast, len(data.train_x), images, epochs,
-                      deterministic], sort_keys=True)
+                      torch.are_deterministic_algorithms_enabled()], sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return Path(cache_dir) / f"{recipe.name}-{data.split}{'-fast' if data.fast else ''}-seed{seed}-{digest}.pt"
 
@@ -122,3 +151,40 @@ def load_member(recipe, path: Path, device) -> tuple[nn.Module, dict]:
         raise Refusal(f"{where(path)}: cannot load this kept teacher ({str(e).splitlines()[0]}); delete it, and "
                       "it is trained again") from None
     return model.eval(), record
+
+
+def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Path | None = None,
+                progress: bool = True, log=tqdm.write) -> Teacher | None:
+    """The teacher of `recipe` for the student of `seed`: member i is its registered recipe trained
+    from scratch with seed `seed + i` on the student's own training images (`data.train_x`: the
+    first 50,000 in a validation run), or loaded from where that exact training was kept before
+    (`cache_dir`, default runs/teachers/). None if it was interrupted (Ctrl-C) before it was whole."""
+    cache_dir, log = Path(cache_dir or TEACHERS_DIR), log or (lambda line: None)
+    members, records = [], []
+    try:
+        for i, member in enumerate(teacher_recipes(recipe)):
+            member_seed, epochs = seed + i, default_epochs(member, data.fast)
+            path = teacher_path(member, member_seed, data, epochs, cache_dir)
+            with locked(path, log):
+                if path.exists():
+                    model, record = load_member(member, path, data.device)
+                    log(f"teacher {member.name} seed {member_seed}: trained before ({record['epochs']} epochs), its "
+                        f"{data.split} acc {record['final_test_acc']:.2f}%; kept in {where(path)}")
+                else:
+                    run = fit(member, data, member_seed, progress=progress,
+                              log=lambda line, s=member_seed: log(f"teacher {member.name} seed {s}: {line}"))
+                    if run.interrupted:
+                        return None
+                    if run.diverged:
+                        raise Refusal(f"teacher {member.name} seed {member_seed} diverged; no student learns from it")
+                    model, record = run.model.eval(), run.record()
+                    try:
+                        save_member(model, record, path)
+                    except OSError as e:  # e.g. a full disk: the student still learns from it, it is just not kept
+                        log(f"teacher {member.name} seed {member_seed}: cannot keep it in {where(path)} "
+                            f"({e.strerror or e}); it is used now and trained again next time")
+            members.append(model)
+            records.append(record)
+    except KeyboardInterrupt:  # while waiting for another process's teacher, or loading one
+        return None
+    return Teacher(members, records, data.split, len(data.train_x))

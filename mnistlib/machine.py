@@ -14,13 +14,23 @@ from .errors import Refusal
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """CUDA when torch sees a GPU, else the CPU ("auto"); or the device asked for."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    """CUDA when torch sees a GPU, else the CPU ("auto"); or the device asked for. The process is
+    tuned for it (`tune`)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if str(device) == "auto" else \
+        torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise Refusal("device 'cuda' asked for, but torch sees no CUDA GPU; use --device auto or cpu")
+    tune(device)
     return device
+
+
+def tune(device: torch.device, deterministic: bool = False) -> None:
+    """The process-wide settings training on `device` wants: glibc keeps freed memory on a CPU
+    (keep_freed_memory), cuDNN's algorithms on CUDA (set_determinism). No result depends on them
+    but CUDA's determinism, which a record's environment states."""
+    if device.type == "cpu":
+        keep_freed_memory()
+    set_determinism(device, deterministic)
 
 
 def cpu_cores() -> int:

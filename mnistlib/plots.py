@@ -130,16 +130,12 @@ def plot_schedule(recipe, train_images: int = 60_000):
     (mnistlib.train.make_schedule), stepped as training steps it."""
     steps = math.ceil(train_images / recipe.batch_size)
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe.lr, momentum=recipe.momentum)
-    schedule, per_batch = make_schedule(recipe, optimizer, recipe.epochs, steps)
+    scheduler = make_schedule(recipe, optimizer, recipe.epochs, steps)
     lrs = []
-    for _ in range(recipe.epochs):
-        for _ in range(steps):
-            lrs.append(optimizer.param_groups[0]["lr"])
-            optimizer.step()
-            if per_batch:
-                schedule.step()
-        if not per_batch:
-            schedule.step()
+    for _ in range(recipe.epochs * steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.plot([i / steps for i in range(len(lrs))], lrs, lw=1.8)
     ax.set(xlabel="epochs trained", ylabel="learning rate", xlim=(0, recipe.epochs), ylim=(0, max(lrs) * 1.1))
@@ -147,7 +143,7 @@ def plot_schedule(recipe, train_images: int = 60_000):
     ax.grid(alpha=0.3)
     if len(set(lrs)) == 1:
         what = f"constant {lrs[0]:g}"
-    elif per_batch:
+    elif recipe.schedule == "onecycle":
         what = (f"one-cycle: from {lrs[0]:.2g} up to {max(lrs):g} at {100 * lrs.index(max(lrs)) / len(lrs):.0f}% "
                 f"of the steps, then down to {lrs[-1]:.1g}")
     else:

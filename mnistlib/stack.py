@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .data import Batches, MNISTTensors
 from .errors import Refusal
-from .machine import environment, keep_freed_memory, set_determinism
+from .machine import environment
 from .models import NUM_CLASSES
 from .notebook import in_notebook, replace_bars_by_text
 from .recipes import Recipe
@@ -74,7 +74,7 @@ def unstack(model: nn.Sequential, recipe: Recipe, k: int) -> nn.Sequential:
     return net.to(next(model.parameters()).device)
 
 
-def train_epoch(model, batches: list[Batches], optimizer, label_smoothing: float = 0.0, batch_schedule=None,
+def train_epoch(model, batches: list[Batches], optimizer, label_smoothing: float = 0.0, scheduler=None,
                 desc: str = "train", progress: bool = True):
     """One pass of K seeds, seed k over its own `batches[k]`; returns per seed (mean losses,
     accuracies %) on the (augmented) batches, as K tensors."""
@@ -92,8 +92,8 @@ def train_epoch(model, batches: list[Batches], optimizer, label_smoothing: float
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # each seed's weights get the gradient of its own loss only
         optimizer.step()
-        if batch_schedule is not None:
-            batch_schedule.step()
+        if scheduler is not None:
+            scheduler.step()
         loss_sum += losses.detach() * len(y)
         correct += (logits.argmax(1) == y).sum(0)
         seen += len(y)
@@ -109,8 +109,7 @@ def evaluate(model, recipe: Recipe, x, y, k: int):
 
 
 def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int | None = None,
-             progress: bool = True, log=tqdm.write, on_epoch=None, deterministic: bool = False,
-             command: list[str] | None = None) -> list[Run]:
+             progress: bool = True, log=tqdm.write, on_epoch=None) -> list[Run]:
     """Train `recipe` once per seed, all seeds as one stacked network, and return a Run per seed
     as `fit` does (each with its own network, `unstack`ed, and history). Ctrl-C keeps the
     finished epochs of every seed; a seed whose loss stops being finite stops there, the others
@@ -122,9 +121,6 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
     epochs = default_epochs(recipe, data.fast) if epochs is None else epochs
     if epochs < 1:
         raise Refusal(f"epochs must be at least 1, got {epochs}")
-    if data.device.type == "cpu":
-        keep_freed_memory()
-    set_determinism(data.device, deterministic)
     k = len(seeds)
     model = stack([seeded(recipe, s) for s in seeds]).to(data.device, memory_format=torch.channels_last)
     torch.manual_seed(seeds[0])  # dropout's masks
@@ -132,9 +128,9 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
                                 weight_decay=recipe.weight_decay)
     batches = [Batches(data.train_x, data.train_y, recipe.batch_size, s, recipe.rotate, recipe.translate,
                        recipe.scale) for s in seeds]
-    schedule, per_batch = make_schedule(recipe, optimizer, epochs, len(batches[0]))
+    scheduler = make_schedule(recipe, optimizer, epochs, len(batches[0]))
     env = environment(data.device)
-    runs = [Run(recipe, s, recipe.build(), epochs, data.fast, data.split, command=command, environment=env, stacked=list(seeds))
+    runs = [Run(recipe, s, recipe.build(), epochs, data.fast, data.split, environment=env, stacked=list(seeds))
             for s in seeds]
     lines: list[str] = []
 
@@ -148,11 +144,9 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
     try:
         for epoch in epoch_bar:
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-            train_loss, train_acc = train_epoch(model, batches, optimizer, recipe.label_smoothing,
-                                                schedule if per_batch else None, f"epoch {epoch}", progress)
+            train_loss, train_acc = train_epoch(model, batches, optimizer, recipe.label_smoothing, scheduler,
+                                                f"epoch {epoch}", progress)
             test_loss, test_acc = evaluate(model, recipe, data.eval_x, data.eval_y, k)
-            if not per_batch:
-                schedule.step()
             seconds = round(time.perf_counter() - start, 3)  # the stacked epoch's, shared by its K seeds
             for i, run in enumerate(runs):
                 if run.diverged:

@@ -38,7 +38,7 @@ def test_the_loss_is_the_papers_formula_written_out():
 def test_a_soft_weight_of_0_trains_exactly_as_without_a_teacher(tmp_path):
     data = tiny()
     zero = replace(STUDENT, soft_weight=0.0)
-    teacher = train.get_teacher(zero, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
+    teacher = distil.get_teacher(zero, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
     alone = train.fit(get_recipe("iteration6"), data, seed=0, progress=False, log=None)
     taught = train.fit(zero, data, seed=0, progress=False, log=None, teacher=teacher)
     strip = lambda run: [{k: v for k, v in h.items() if k != "seconds"} for h in run.history]
@@ -59,7 +59,7 @@ def test_the_teacher_learns_from_the_students_training_images_only(tmp_path, mon
     monkeypatch.setattr(train, "Batches", Spy)
     val = tiny().validation_split(20)
     ensemble = replace(STUDENT, teacher=("iteration4", "iteration6"))
-    teacher = train.get_teacher(ensemble, val, seed=5, cache_dir=tmp_path, progress=False, log=None)
+    teacher = distil.get_teacher(ensemble, val, seed=5, cache_dir=tmp_path, progress=False, log=None)
     assert len(built) == 2 and all(x is val.train_x for x in built)  # one training per member, on those images
     kept = teacher.summary()
     assert [(m["iteration"], m["seed"], m["evaluated_on"], m["train_images"]) for m in kept] == [
@@ -75,26 +75,26 @@ def test_the_teacher_learns_from_the_students_training_images_only(tmp_path, mon
 
 def test_a_teacher_kept_for_another_split_is_never_used(tmp_path):
     data = tiny()
-    test_teacher = train.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
+    test_teacher = distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
     val = data.validation_split(20)
     with pytest.raises(ValueError, match="a teacher that saw the student's held-out images would leak them"):
         train.fit(STUDENT, val, seed=0, progress=False, log=None, teacher=test_teacher)  # it learnt from val's held-out
-    val_teacher = train.get_teacher(STUDENT, val, seed=0, cache_dir=tmp_path, progress=False, log=None)
+    val_teacher = distil.get_teacher(STUDENT, val, seed=0, cache_dir=tmp_path, progress=False, log=None)
     assert val_teacher.records[0]["evaluated_on"] == "validation" and len(list(tmp_path.glob("*.pt"))) == 2
 
 
 def test_a_kept_teacher_is_loaded_not_trained_again_and_answers_the_same(tmp_path, monkeypatch):
     data = tiny()
-    first = train.get_teacher(STUDENT, data, seed=3, cache_dir=tmp_path, progress=False, log=None)
+    first = distil.get_teacher(STUDENT, data, seed=3, cache_dir=tmp_path, progress=False, log=None)
     monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
-    again = train.get_teacher(STUDENT, data, seed=3, cache_dir=tmp_path, progress=False, log=None)
+    again = distil.get_teacher(STUDENT, data, seed=3, cache_dir=tmp_path, progress=False, log=None)
     assert torch.equal(first.soft_targets(data.eval_x, 4.0), again.soft_targets(data.eval_x, 4.0))
     assert again.records == [json.loads(json.dumps(first.records[0]))]
 
 
 def test_the_teacher_answers_in_eval_mode_while_the_student_trains(tmp_path):
     data = tiny()
-    teacher = train.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
+    teacher = distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
     modes = []
     teacher.members[0].register_forward_hook(lambda module, inputs, output: modes.append(module.training))
     train.fit(STUDENT, data, seed=0, progress=False, log=None, teacher=teacher)
@@ -105,7 +105,7 @@ def test_a_student_needs_its_teacher_and_a_plain_recipe_refuses_one(tmp_path):
     data = tiny()
     with pytest.raises(ValueError, match="learns from iteration4: pass teacher="):
         train.fit(STUDENT, data, progress=False, log=None)
-    teacher = train.get_teacher(STUDENT, data, cache_dir=tmp_path, progress=False, log=None)
+    teacher = distil.get_teacher(STUDENT, data, cache_dir=tmp_path, progress=False, log=None)
     with pytest.raises(ValueError, match="has no teacher in its recipe"):
         train.fit(get_recipe("iteration6"), data, progress=False, log=None, teacher=teacher)
 
@@ -134,18 +134,18 @@ def test_a_bad_teacher_is_refused_in_one_line(monkeypatch):
 
 def test_a_teacher_of_another_seed_is_refused(tmp_path):
     data = tiny()
-    teacher = train.get_teacher(STUDENT, data, seed=1, cache_dir=tmp_path, progress=False, log=None)
+    teacher = distil.get_teacher(STUDENT, data, seed=1, cache_dir=tmp_path, progress=False, log=None)
     with pytest.raises(ValueError, match="a student of seed 0 learns from seeds \\[0\\]"):
         train.fit(STUDENT, data, seed=0, progress=False, log=None, teacher=teacher)
 
 
 def test_a_broken_kept_teacher_is_named_in_one_line(tmp_path):
     data = tiny()
-    train.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
+    distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
     kept = next(tmp_path.glob("*.pt"))
     kept.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=f"{kept.name}: cannot load this kept teacher .*; delete it"):
-        train.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
+        distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
 
 
 def test_a_student_is_a_result_only_with_its_own_whole_teacher_from_its_split():

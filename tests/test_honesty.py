@@ -35,7 +35,7 @@ def test_an_epoch_trains_on_every_image_exactly_once(n, batch_size):
     x, y = torch.arange(float(n)).view(n, 1, 1, 1), torch.arange(n) % 10
     model = Counting()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    train.train_epoch(model, Batches(x, y, batch_size, seed=3), opt, progress=False)
+    train.train_epoch(model, Batches(x, y, batch_size, seed=3), opt, train.cross_entropy(), progress=False)
     assert sorted(model.seen) == list(range(n))
 
 
@@ -118,14 +118,14 @@ def test_onecycle_starts_low_peaks_at_thirty_percent_and_ends_near_zero():
     model = nn.Linear(1, 1)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr)
     steps_per_epoch = 20
-    schedule, per_batch = train.make_schedule(recipe, opt, recipe.epochs, steps_per_epoch)
+    schedule = train.make_schedule(recipe, opt, recipe.epochs, steps_per_epoch)
     lrs = []
     for _ in range(recipe.epochs * steps_per_epoch):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         schedule.step()
     total = len(lrs)
-    assert per_batch and lrs[0] == pytest.approx(recipe.lr / 25)               # max_lr / div_factor
+    assert lrs[0] == pytest.approx(recipe.lr / 25)               # max_lr / div_factor
     assert abs(lrs.index(max(lrs)) - 0.3 * total) <= 1 and max(lrs) == pytest.approx(recipe.lr)
     assert lrs[-1] < recipe.lr / 1e4 and all(a >= b for a, b in zip(lrs[total // 3:], lrs[total // 3 + 1:]))
 
@@ -133,13 +133,14 @@ def test_onecycle_starts_low_peaks_at_thirty_percent_and_ends_near_zero():
 def test_step_schedule_drops_tenfold_after_the_milestones():
     recipe = get_recipe("iteration3")
     opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=recipe.lr)
-    schedule, per_batch = train.make_schedule(recipe, opt, recipe.epochs, 10)
+    schedule = train.make_schedule(recipe, opt, recipe.epochs, 10)  # stepped per batch, 10 an epoch
     lrs = []
-    for _ in range(recipe.epochs):
+    for _ in range(recipe.epochs * 10):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         schedule.step()
-    assert not per_batch and lrs == pytest.approx([0.1] * 6 + [0.01] * 7 + [0.001] * 2)
+    assert lrs[::10] == pytest.approx([0.1] * 6 + [0.01] * 7 + [0.001] * 2)  # at each epoch's start
+    assert lrs[59:61] == pytest.approx([0.1, 0.01])  # the step comes as epoch 6 ends
 
 
 def test_a_failing_write_leaves_the_old_record_byte_for_byte_and_no_temporary_file(tmp_path, monkeypatch):

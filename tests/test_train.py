@@ -33,7 +33,8 @@ def test_training_lowers_the_loss_and_is_deterministic(data):
 
 
 def test_record_has_the_documented_fields(data):
-    run = fit(get_recipe("iteration2"), data, seed=3, epochs=2, progress=False, log=None, command=["x"])
+    run = fit(get_recipe("iteration2"), data, seed=3, epochs=2, progress=False, log=None)
+    run.command = ["x"]  # the CLI's runner sets it
     rec = json.loads(json.dumps(run.record()))
     assert set(rec) == {"schema", "iteration", "params", "seed", "evaluated_on", "epochs_asked", "epochs", "interrupted", "diverged",
                         "fast_mode", "recipe", "command", "environment", "history", "final_test_acc", "best_test_acc"}
@@ -98,7 +99,9 @@ def test_cuda_run_agrees_with_the_cpu_run(data):
         assert torch.equal(ya, yb.cpu()) and torch.allclose(xa, xb.cpu(), atol=1e-4)
     recipe = get_recipe("iteration5")  # no dropout: the only randomness is the shared batch stream
     a = fit(recipe, data, seed=0, epochs=2, progress=False, log=None)
-    b = fit(recipe, cuda, seed=0, epochs=2, progress=False, log=None, deterministic=True)
+    from mnistlib.machine import tune
+    tune(cuda.device, deterministic=True)
+    b = fit(recipe, cuda, seed=0, epochs=2, progress=False, log=None)
     for ha, hb in zip(a.history, b.history):
         assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=0.05)
         assert abs(ha["test_acc"] - hb["test_acc"]) < 3.0
@@ -106,21 +109,22 @@ def test_cuda_run_agrees_with_the_cpu_run(data):
 
 def test_the_malloc_setting_changes_no_result(data):
     """keep_freed_memory is process-wide and cannot be undone, so the run without it is made in a
-    fresh process where it is switched off; both runs must agree to the last digit."""
+    fresh process that never sets it (nothing there calls pick_device or tune); both runs must agree
+    to the last digit."""
     import subprocess
     import sys
     from mnistlib.machine import keep_freed_memory
     from tests.conftest import SHARED
     assert keep_freed_memory() == sys.platform.startswith("linux")  # glibc here; a no-op elsewhere
-    script = ("import json, torch; torch.set_num_threads(1); import mnistlib.train as t; "
-              "t.keep_freed_memory = lambda: False; from mnistlib import fit, get_recipe, load_mnist; "
+    script = ("import json, torch; torch.set_num_threads(1); "
+              "from mnistlib import fit, get_recipe, load_mnist; "
               f"d = load_mnist({str(SHARED)!r}, limit=1024, fast=False); "
               "r = fit(get_recipe('iteration5'), d, seed=0, epochs=1, progress=False, log=None); "
               "print(json.dumps([r.history[0]['train_loss'], r.history[0]['test_loss']]))")
     without = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:  # here the setting is on: every fit in this process has applied it
+    try:  # here the setting is on: keep_freed_memory() above applied it
         run = fit(get_recipe("iteration5"), data, seed=0, epochs=1, progress=False, log=None)
     finally:
         torch.set_num_threads(threads)

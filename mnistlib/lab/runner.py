@@ -31,7 +31,9 @@ from ..mnist_files import prepare_root
 from ..paths import RUNS_DIR
 from ..recipes import Recipe
 from ..stack import fit_many, stack
-from ..train import Run, default_epochs, fit, get_teacher
+from ..distil import get_teacher
+from ..machine import tune
+from ..train import Run, default_epochs, fit
 
 
 @dataclass
@@ -88,8 +90,10 @@ def complete_record(job: Job, seed: int, path: Path) -> dict | None:
 
 
 def load(job: Job):
+    """The job's data on its device, the process tuned for it (threads, malloc, determinism)."""
     if job.threads:
         torch.set_num_threads(job.threads)
+    tune(torch.device(job.device), job.deterministic)
     data = load_mnist(job.data_root, job.device, fast=job.fast)
     return data.validation_split() if job.split == "validation" else data
 
@@ -110,7 +114,7 @@ def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bo
     log(f"{job.recipe.name}, {group}: {job.recipe.summary}")
 
     def save_partial(run):
-        partial = results.partial_path(outs[seeds.index(run.seed)])
+        partial, run.command = results.partial_path(outs[seeds.index(run.seed)]), job.command
         try:
             results.save_record(run.record(), partial)
         except OSError as e:  # e.g. a full disk: training goes on, the record is tried again at the end
@@ -118,11 +122,11 @@ def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bo
                 log(f"seed {run.seed}: cannot write {partial} ({e.strerror or e}); training goes on")
                 said.add(run.seed)
 
-    kw = dict(epochs=job.epochs, progress=progress, log=log, deterministic=job.deterministic, command=job.command)
+    kw = dict(epochs=job.epochs, progress=progress, log=log)
     if len(seeds) > 1:
         runs = fit_many(job.recipe, data, seeds, on_epoch=lambda runs: [save_partial(r) for r in runs], **kw)
     else:
-        teacher = (get_teacher(job.recipe, data, seeds[0], progress=progress, log=log, deterministic=job.deterministic)
+        teacher = (get_teacher(job.recipe, data, seeds[0], progress=progress, log=log)
                    if job.recipe.teacher else None)
         if job.recipe.teacher and teacher is None:  # interrupted before the student's first epoch
             log(f"seed {seeds[0]}: interrupted before its teacher was whole: no student epoch to keep, and a teacher "
@@ -136,6 +140,7 @@ def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bo
 def finish(job: Job, run: Run, out: Path, log) -> dict:
     """Write a finished run's record to `out` (and remove its .partial), or keep what an
     interrupted or diverged run has in `out`.partial; returns the record."""
+    run.command = job.command
     record, seed, partial = run.record(), run.seed, results.partial_path(out)
     if run.interrupted or run.diverged:
         if run.history:
