@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from ..data import FAST_IMAGES, MEAN, STD, load_mnist
-from ..machine import cpu_cores
+from ..machine import cpu_cores, tune
 from ..mnist_files import prepare_root
 from ..recipes import get_recipe
 from ..train import EVAL_BATCH, fit
@@ -130,6 +130,7 @@ def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, 
     on one thread and return the seconds of their epochs, counted from when every worker is ready."""
     from ..stack import fit_many
     torch.set_num_threads(1)
+    tune(torch.device(device))
     data = load_mnist(root, device, fast=False)
     data.train_x, data.train_y = data.train_x[:images], data.train_y[:images]
     recipe = get_recipe(name)
