@@ -1,8 +1,8 @@
-"""Every iteration's whole recipe, as data, in one registry.
+"""Every iteration's whole recipe, as data, in one registry, and the rules each recipe is checked by.
 
-A later iteration is `replace(previous, ...)` naming only what changed, so the diff between
-two iterations is the few fields listed in its entry. Notebooks, the CLI and the tests all
-build from here: `get_recipe("iteration2").build()`.
+A later iteration is `after(previous, ...)` naming only what changed, so the diff between two
+iterations is the few fields in its entry, and `BUILDS_ON` knows what each builds on. Notebooks,
+the CLI and the tests all build from here: `get_recipe("iteration2").build()`.
 """
 from __future__ import annotations
 
@@ -47,56 +47,120 @@ class Recipe:
     soft_weight: float = 0.7          # loss = (1 - w) CE + w T^2 KL (only with a teacher; 0: as without one)
     reported: dict = field(default_factory=dict)  # the write-up's own claims, for comparison only
 
-    def __post_init__(self):
-        """Check every field, so a bad value fails here, in one line, before any training.
-        JSON's lists become tuples and whole numbers in float fields become floats, so a recipe
-        read back from a record equals the one it was made from."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "teacher" and isinstance(value, str):  # --set teacher=iteration4
-                value = (value,)
-            if f.type == "tuple" and isinstance(value, (list, tuple)):
-                value = _tuples(value)
-            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            object.__setattr__(self, f.name, value)
-        _check(self)
+    def __post_init__(self):  # every field settled and checked (`_check`): a bad value fails here, in one line
+        if "_check" in globals():  # the rules follow the registry, and check it where they end
+            _check(self)
 
     def build(self) -> nn.Sequential:
         return make_net(self.cfg, self.head, self.dropout)
 
     def __str__(self) -> str:
-        """The fields in force, one a line, as `replace(recipe, field=...)` names them: a
-        schedule's settings only under that schedule, dropout, weight decay, label smoothing and
-        each augmentation only when on (the repr stays the dataclass's one-liner)."""
-        stepped = self.schedule == "step" and self.milestones
-
-        def in_force(name: str) -> bool:
-            if name in DISTILLATION:
-                return bool(self.teacher)
-            if name in ("milestones", "gamma"):
-                return bool(stepped)
-            return bool(getattr(self, name)) or name in ("head", "momentum", "schedule")
-
-        shown = [f.name for f in fields(self) if f.name not in ("reported", "summary") and in_force(f.name)]
-        notes = {"lr": "constant" if self.schedule == "step" and not self.milestones else
-                 "the one-cycle peak" if self.schedule == "onecycle" else "at the start",
-                 "schedule": "OneCycleLR, stepped per batch" if self.schedule == "onecycle" else "MultiStepLR",
+        """The fields in force, one a line, as `replace(recipe, field=...)` names them: a schedule's
+        settings only under it; dropout, weight decay, label smoothing, each augmentation only when on."""
+        step, stepped = self.schedule == "step", self.schedule == "step" and bool(self.milestones)
+        shown = {**dict.fromkeys(DISTILLATION, bool(self.teacher)), "milestones": stepped, "gamma": stepped,
+                 "schedule": stepped or not step, "head": True, "momentum": True, "summary": False, "reported": False}
+        notes = {"lr": "at the start" if stepped else "constant" if step else "the one-cycle peak",
+                 "schedule": "MultiStepLR" if step else "OneCycleLR, stepped per batch",
+                 "momentum": None if step else "not in force: OneCycleLR cycles it from 0.95 to 0.85 and back",
                  "gamma": "LR x gamma after each milestone epoch",
                  "teacher": "trained first, on the same images, with seeds: the student's, +1, +2, ..."}
-        if self.schedule == "onecycle":  # OneCycleLR's default cycle_momentum overrides SGD's momentum
-            notes["momentum"] = "not in force: OneCycleLR cycles it from 0.95 to 0.85 and back"
-        if self.schedule == "step" and not self.milestones:
-            shown.remove("schedule")
-        return "\n".join(f"{n:<16}{getattr(self, n)!r}" + (f"  # {notes[n]}" if n in notes else "") for n in shown)
+        return "\n".join(f"{n:<16}{getattr(self, n)!r}" + (f"  # {notes[n]}" if notes.get(n) else "")
+                         for n in (f.name for f in fields(self)) if shown.get(n, bool(getattr(self, n))))
 
     def to_dict(self) -> dict:
-        """The recipe as a JSON-ready dict, as run records store it (without the write-up's claims).
-        Without a teacher the distillation fields are left out: they are not in force, and the
-        records made before they existed read back as the same recipe."""
+        """The recipe as run records store it, JSON-ready: without the write-up's claims and, without a
+        teacher, without the distillation fields (not in force; older records read back the same)."""
         return json.loads(json.dumps({k: v for k, v in asdict(self).items()
                                       if k != "reported" and (self.teacher or k not in DISTILLATION)}))
 
+
+BUILDS_ON: dict[str, str] = {}  # iteration -> the iteration it builds on, as `after` records it
+
+
+def after(previous: Recipe, **changed) -> Recipe:
+    """The next iteration: `previous` with only what `changed` names, its lineage recorded in BUILDS_ON."""
+    recipe = replace(previous, **changed)
+    BUILDS_ON[recipe.name] = previous.name
+    return recipe
+
+
+def padded(*channels) -> tuple:
+    """Layer list of padded 3x3 convs ((n, 3, 1): the map keeps its size), "M" passed through."""
+    return tuple(c if c == "M" else (c, 3, 1) for c in channels)
+
+
+ITERATION1 = Recipe(
+    name="iteration1",
+    summary="baseline: four 3x3 convs, two max-pools, GAP + 1x1 head; no augmentation, no dropout",
+    cfg=(16, 16, "M", 16, "M", 16),
+    head="gap", lr=0.01,
+    reported={"params": 7344, "train_acc": 99.59, "best_test_acc": 98.99, "best_epoch": 9},
+)
+
+ITERATION2 = after(
+    ITERATION1, name="iteration2",
+    summary="fight overfitting: Dropout(0.1) after each max-pool, rotation +-6 deg and 10% shifts; "
+    "3x3 conv head on the 3x3 map instead of GAP + 1x1",
+    head="conv", dropout=0.1,
+    rotate=6.0, translate=0.1,
+    reported={"params": 8624, "best_test_acc": 99.44, "best_epoch": 14},
+)
+
+ITERATION3 = after(
+    ITERATION2, name="iteration3",
+    summary="fewer parameters, faster learning: first conv 1->8; LR 0.1, x0.1 after epochs 6 and 13",
+    cfg=(8, 16, "M", 16, "M", 16),
+    lr=0.1, milestones=(6, 13),
+    reported={"params": 7384, "best_test_acc": 99.40, "best_epoch": 14},
+)
+
+ITERATION4 = after(
+    ITERATION3, name="iteration4",
+    summary="one max-pool, three convs after it on larger maps, GAP + 1x1 head; rotation +-7 deg, "
+    "9% zoom, Dropout 0.05; batches of 64; OneCycle LR peaking at 0.1 and annealing to ~0",
+    cfg=(8, 12, "M", 16, 16, 16),
+    head="gap", dropout=0.05,
+    rotate=7.0, scale=0.09,
+    batch_size=64,
+    schedule="onecycle", milestones=(),
+    reported={},
+)
+
+ITERATION5 = after(
+    ITERATION4, name="iteration5",
+    summary="under 4k: three blocks of three padded 3x3 convs (4, 8, 8 channels) at 28, 14 and 7 px, "
+    "max-pool between blocks, GAP + 1x1 head; no dropout; +-7 deg, 9% shift and 9% zoom",
+    cfg=padded(4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8),
+    dropout=0.0, translate=0.09,
+    batch_size=128,  # iteration 4's batches of 64 scored the same here on the validation split
+)
+
+ITERATION6 = after(
+    ITERATION5, name="iteration6",
+    summary="under 3k: iteration 5 with one conv fewer in the first and in the last block",
+    cfg=padded(4, 4, "M", 8, 8, 8, "M", 8, 8),
+)
+
+ITERATION7 = after(
+    ITERATION5, name="iteration7",
+    summary="under 4k, found by search on the validation split: two padded 3x3 convs per block, 6, 10 and 10 "
+    "channels (wider and shallower than iteration 5); iteration 5's training",
+    cfg=padded(6, 6, "M", 10, 10, "M", 10, 10),
+)
+
+ITERATION8 = after(
+    ITERATION7, name="iteration8",
+    summary="under 4k, learning from a teacher: iteration 7 trained on the soft targets (T=4, weight 0.7) of two "
+    "iteration-4 runs averaged, the teacher trained first on the same images",
+    teacher=("iteration4", "iteration4"),
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3, ITERATION4, ITERATION5,
+                                                   ITERATION6, ITERATION7, ITERATION8)}
+
+
+# --- The checks: how a recipe refuses a bad value --------------------------------------------
 
 def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
@@ -106,30 +170,27 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _number(test, what: str) -> tuple:  # the rule for a finite number (not a bool) that passes `test`
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and test(v)), what
 
 
-_RULES = {  # field -> (test, what it must be)
+_FRACTION = _number(lambda v: 0 <= v < 1, "a number in [0, 1)")
+_RULES = {  # field -> (test, what it must be); milestones and cfg: in _check
     "name": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
     "summary": (lambda v: isinstance(v, str), "a string"),
     "head": (lambda v: v in HEADS, f"one of {', '.join(HEADS)}"),
-    "dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "momentum": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "weight_decay": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-    "gamma": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "label_smoothing": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "rotate": (lambda v: _is_number(v) and 0 <= v <= 180, "a number of degrees in [0, 180]"),
-    "translate": (lambda v: _is_number(v) and 0 <= v < 1, "a fraction of the image size in [0, 1)"),
-    "scale": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    **dict.fromkeys(("dropout", "momentum", "label_smoothing", "scale"), _FRACTION),
+    **dict.fromkeys(("lr", "temperature"), _number(lambda v: v > 0, "a number > 0")),
+    "weight_decay": _number(lambda v: v >= 0, "a number >= 0"),
+    "gamma": _number(lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "soft_weight": _number(lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "rotate": _number(lambda v: 0 <= v <= 180, "a number of degrees in [0, 180]"),
+    "translate": _number(lambda v: 0 <= v < 1, "a fraction of the image size in [0, 1)"),
     "batch_size": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
     "epochs": (lambda v: _is_int(v) and 1 <= v <= 15, "a whole number from 1 to 15 (the series' budget)"),
     "teacher": (lambda v: isinstance(v, tuple) and all(isinstance(n, str) and n for n in v),
                 "a tuple of registered iteration names, e.g. ('iteration4',)"),
-    "temperature": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "soft_weight": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "reported": (lambda v: isinstance(v, dict), "a dict"),
 }
 
@@ -141,12 +202,20 @@ def check_field(name: str, value) -> None:
         raise Refusal(f"recipe field {name} must be {what}, got {value!r}")
 
 
-def _check(recipe: "Recipe") -> None:
-    for name in _RULES:
-        check_field(name, getattr(recipe, name))
-    defaults = {f.name: f.default for f in fields(Recipe)}
+def _check(recipe: Recipe) -> None:
+    """Settle each field (JSON's lists back to tuples, whole numbers in float fields to floats: a recipe read
+    back from a record equals its original) and check it; then the distillation, milestones and layer list."""
+    for f in fields(recipe):
+        value = getattr(recipe, f.name)
+        if f.name in ("cfg", "milestones", "teacher"):  # a lone teacher name: --set teacher=iteration4
+            value = _tuples((value,) if f.name == "teacher" and isinstance(value, str) else value)
+        elif isinstance(f.default, float) and _is_int(value):
+            value = float(value)
+        object.__setattr__(recipe, f.name, value)
+        if f.name in _RULES:
+            check_field(f.name, value)
     for name in ("temperature", "soft_weight"):
-        if not recipe.teacher and getattr(recipe, name) != defaults[name]:
+        if not recipe.teacher and getattr(recipe, name) != getattr(Recipe, name):  # not its default
             raise Refusal(f"recipe field {name} is in force only with a teacher: set one too, "
                           "e.g. teacher=('iteration4',)")
     m, e = recipe.milestones, recipe.epochs
@@ -163,111 +232,18 @@ def _check(recipe: "Recipe") -> None:
         raise Refusal(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
 
 
-ITERATION1 = Recipe(
-    name="iteration1",
-    summary="baseline: four 3x3 convs, two max-pools, GAP + 1x1 head; no augmentation, no dropout",
-    cfg=(16, 16, "M", 16, "M", 16),
-    head="gap",
-    lr=0.01,
-    reported={"params": 7344, "train_acc": 99.59, "best_test_acc": 98.99, "best_epoch": 9},
-)
-
-ITERATION2 = replace(
-    ITERATION1,
-    name="iteration2",
-    summary="fight overfitting: Dropout(0.1) after each max-pool, rotation +-6 deg and 10% shifts; "
-    "3x3 conv head on the 3x3 map instead of GAP + 1x1",
-    head="conv",
-    dropout=0.1,
-    rotate=6.0,
-    translate=0.1,
-    reported={"params": 8624, "best_test_acc": 99.44, "best_epoch": 14},
-)
-
-ITERATION3 = replace(
-    ITERATION2,
-    name="iteration3",
-    summary="fewer parameters, faster learning: first conv 1->8; LR 0.1, x0.1 after epochs 6 and 13",
-    cfg=(8, 16, "M", 16, "M", 16),
-    lr=0.1,
-    milestones=(6, 13),
-    reported={"params": 7384, "best_test_acc": 99.40, "best_epoch": 14},
-)
-
-ITERATION4 = replace(
-    ITERATION3,
-    name="iteration4",
-    summary="one max-pool, three convs after it on larger maps, GAP + 1x1 head; rotation +-7 deg, "
-    "9% zoom, Dropout 0.05; batches of 64; OneCycle LR peaking at 0.1 and annealing to ~0",
-    cfg=(8, 12, "M", 16, 16, 16),
-    head="gap",
-    dropout=0.05,
-    rotate=7.0,
-    scale=0.09,
-    batch_size=64,
-    schedule="onecycle",
-    milestones=(),
-    reported={},
-)
-
-
-def padded(*channels) -> tuple:
-    """Layer list of padded 3x3 convs ((n, 3, 1): the map keeps its size), "M" passed through."""
-    return tuple(c if c == "M" else (c, 3, 1) for c in channels)
-
-
-ITERATION5 = replace(
-    ITERATION4,
-    name="iteration5",
-    summary="under 4k: three blocks of three padded 3x3 convs (4, 8, 8 channels) at 28, 14 and 7 px, "
-    "max-pool between blocks, GAP + 1x1 head; no dropout; +-7 deg, 9% shift and 9% zoom",
-    cfg=padded(4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8),
-    dropout=0.0,
-    translate=0.09,
-    batch_size=128,  # iteration 4's batches of 64 scored the same here on the validation split
-)
-
-ITERATION6 = replace(
-    ITERATION5,
-    name="iteration6",
-    summary="under 3k: iteration 5 with one conv fewer in the first and in the last block",
-    cfg=padded(4, 4, "M", 8, 8, 8, "M", 8, 8),
-)
-
-ITERATION7 = replace(
-    ITERATION5,
-    name="iteration7",
-    summary="under 4k, found by search on the validation split: two padded 3x3 convs per block, 6, 10 and 10 "
-    "channels (wider and shallower than iteration 5); iteration 5's training",
-    cfg=padded(6, 6, "M", 10, 10, "M", 10, 10),
-)
-
-ITERATION8 = replace(
-    ITERATION7,
-    name="iteration8",
-    summary="under 4k, learning from a teacher: iteration 7 trained on the soft targets (T=4, weight 0.7) of two "
-    "iteration-4 runs averaged, the teacher trained first on the same images",
-    teacher=("iteration4", "iteration4"),
-)
-
-RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERATION3, ITERATION4, ITERATION5,
-                                                   ITERATION6, ITERATION7, ITERATION8)}
-
-
-BUILDS_ON = {"iteration2": "iteration1", "iteration3": "iteration2", "iteration4": "iteration3",
-             "iteration5": "iteration4", "iteration6": "iteration5", "iteration7": "iteration5",
-             "iteration8": "iteration7"}
+for _recipe in RECIPES.values():  # the registry, made before these rules, is checked by them now
+    _check(_recipe)
 
 
 def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
-    """Print what changed from `previous` (default: the iteration `recipe` builds on), a field a
-    line, `old -> new`, and the parameter counts."""
-    if previous is None and changes(recipe.to_dict()):  # a variant: against its registered recipe
-        previous = RECIPES[recipe.name]
-    if previous is None and recipe.name not in BUILDS_ON:
+    """Print what changed from `previous` (default: a variant's registered recipe, a registered one's
+    the iteration it builds on), a field a line, `old -> new`, and the parameter counts."""
+    if previous is None:
+        previous = RECIPES[recipe.name] if changes(recipe.to_dict()) else RECIPES.get(BUILDS_ON.get(recipe.name))
+    if previous is None:
         print(f"{recipe.name} is the first iteration: nothing to compare it with")
         return
-    previous = previous or RECIPES[BUILDS_ON[recipe.name]]
     print(f"{recipe.name} against {previous.name}:")
     for f in fields(Recipe):
         old, new = getattr(previous, f.name), getattr(recipe, f.name)
@@ -277,36 +253,30 @@ def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
 
 
 def get_recipe(name: str) -> Recipe:
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise Refusal(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}") from None
+    if name not in RECIPES:
+        raise Refusal(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}")
+    return RECIPES[name]
 
 
 def teacher_recipes(recipe: Recipe) -> list[Recipe]:
     """The registered recipes of `recipe`'s teacher, one per member (several: an ensemble). A
     teacher is trained from scratch: a member that itself learns from a teacher is refused."""
-    members = []
     for name in recipe.teacher:
         try:
-            member = get_recipe(name)
+            if get_recipe(name).teacher:
+                raise Refusal(f"{name} itself learns from a teacher; a teacher learns from scratch")
         except Refusal as e:
             raise Refusal(f"recipe field teacher: {e}") from None
-        if member.teacher:
-            raise Refusal(f"recipe field teacher: {name} itself learns from a teacher; a teacher learns from scratch")
-        members.append(member)
-    return members
+    return [RECIPES[name] for name in recipe.teacher]
 
 
 def changes(recipe_fields: dict) -> dict | None:
-    """How a recipe (as a record stores it: `Recipe.to_dict()`) differs from today's registry
-    entry of the same name: {} for the registered recipe itself, None if the name is not
-    registered. Its name and one-line summary are prose, not part of the comparison."""
-    registered = RECIPES.get(recipe_fields.get("name"))
-    if registered is None:
+    """How a recipe as a record stores it (`Recipe.to_dict()`) differs from today's registry entry of the
+    same name: {} for the registered recipe itself, None for an unregistered name (name, summary: prose)."""
+    if (registered := RECIPES.get(recipe_fields.get("name"))) is None:
         return None
     now = registered.to_dict()
-    keys = [k for k in {**now, **recipe_fields} if k not in ("name", "summary")]  # a field missing on either side differs
+    keys = [k for k in {**now, **recipe_fields} if k not in ("name", "summary")]  # missing on one side: differs
     return {k: recipe_fields.get(k) for k in keys if recipe_fields.get(k, KeyError) != now.get(k, KeyError)}
 
 

@@ -1,9 +1,14 @@
+import json
+import re
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
 
+from mnistlib.errors import Refusal
 from mnistlib.models import count_params, make_net
-from mnistlib.recipes import RECIPES, get_recipe
+from mnistlib.recipes import BUILDS_ON, RECIPES, Recipe, get_recipe
 
 
 @torch.no_grad()
@@ -72,3 +77,43 @@ def test_padded_and_1x1_convs():
     model = make_net(((8, 3, 1), "M", (4, 1, 0), 8), head="gap")
     assert output_size(model) == (1, 10)
     assert count_params(model) == 8 * 9 + 16 + 8 * 4 + 8 + 4 * 8 * 9 + 16 + 8 * 10
+
+
+def test_each_iteration_builds_on_the_one_its_entry_replaces():
+    assert BUILDS_ON == {"iteration2": "iteration1", "iteration3": "iteration2", "iteration4": "iteration3",
+                         "iteration5": "iteration4", "iteration6": "iteration5", "iteration7": "iteration5",
+                         "iteration8": "iteration7"}
+    assert "builds_on" not in get_recipe("iteration5").to_dict()  # the lineage is not part of a record
+
+
+@pytest.mark.parametrize("field, value", [
+    ("name", ""), ("summary", None), ("momentum", 1.0), ("weight_decay", -0.1), ("gamma", 0.0), ("gamma", 1.5),
+    ("label_smoothing", 1.0), ("rotate", 181.0), ("translate", 1.0), ("scale", -0.1), ("lr", float("nan")),
+    ("rotate", float("inf")), ("dropout", True), ("epochs", 15.0), ("reported", []), ("teacher", ("",))])
+def test_every_field_rule_refuses_a_value_out_of_it(field, value):
+    with pytest.raises(Refusal, match=f"field {field}.*{re.escape(repr(value))}"):
+        replace(get_recipe("iteration3"), **{field: value})
+
+
+def test_teacher_only_settings_are_checked_with_a_teacher_too():
+    taught = get_recipe("iteration8")
+    for field, value in [("temperature", 0.0), ("soft_weight", 1.5)]:
+        with pytest.raises(Refusal, match=f"field {field}.*{value}"):
+            replace(taught, **{field: value})
+
+
+def test_a_recipe_read_back_from_json_equals_the_one_written():
+    for recipe in RECIPES.values():
+        back = Recipe(**json.loads(json.dumps(recipe.to_dict())), reported=recipe.reported)
+        assert back == recipe and isinstance(back.cfg, tuple)
+    loose = replace(get_recipe("iteration3"), lr=1, milestones=[5], teacher="iteration4")
+    assert (loose.lr, loose.milestones, loose.teacher) == (1.0, (5,), ("iteration4",)) and type(loose.lr) is float
+
+
+def test_the_printed_recipe_shows_only_the_settings_in_force():
+    lines = lambda r: [line.split()[0] for line in str(r).splitlines()]
+    one, three, four = (get_recipe(f"iteration{i}") for i in (1, 3, 4))
+    assert not {"schedule", "milestones", "gamma", "teacher", "dropout"} & set(lines(one))
+    assert {"schedule", "milestones", "gamma", "dropout"} <= set(lines(three))
+    assert "milestones" not in lines(four) and "not in force" in str(four)  # OneCycleLR cycles the momentum
+    assert {"teacher", "temperature", "soft_weight"} <= set(lines(replace(four, teacher=("iteration1",))))
