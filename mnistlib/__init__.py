@@ -43,7 +43,7 @@ from .stack import fit_many
 _LAZY = {"plots": ("plot_augmentations", "plot_effective_rf", "plot_history", "plot_misclassified",
                    "plot_receptive_fields", "plot_schedule", "plot_soft_targets", "plot_with_and_without", "save",
                    "show"),
-         "lab.plots_results": ("plot_comparison", "plot_seeds"),
+         "lab.plots_results": ("plot_comparison", "plot_seeds", "plot_variant"),
          "lab.results": ("FROM_SCRATCH", "TAUGHT", "load_records", "results_table", "save_run", "summarize",
                      "taught_table", "teacher_table", "validation_table", "why_not_a_result")}
 

@@ -19,6 +19,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from .data import MEAN, STD, Batches
+from .errors import Refusal
 from .notebook import in_notebook
 from .paths import FIGURES
 from .rf import half_mass_side, receptive_field, spatial_rows
@@ -238,7 +239,7 @@ def plot_with_and_without(alone, taught):
     ones enlarged) and held-out loss. The training loss is not drawn: with a teacher it holds the
     soft term too, so the two would not measure the same thing."""
     if (alone.seed, alone.split, alone.recipe.cfg) != (taught.seed, taught.split, taught.recipe.cfg):
-        raise ValueError("plot_with_and_without compares one network and seed on one split, alone and with a teacher; "
+        raise Refusal("plot_with_and_without compares one network and seed on one split, alone and with a teacher; "
                          f"got seeds {alone.seed} and {taught.seed}, splits {alone.split} and {taught.split}")
     split = alone.split
     fig, acc, loss = _curves([(run.history, "test", "o-", f"{label}: {run.final_acc:.2f}%")

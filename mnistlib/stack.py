@@ -97,7 +97,7 @@ def train_epoch(model, batches: list[Batches], optimizer, label_smoothing: float
         loss_sum += losses.detach() * len(y)
         correct += (logits.argmax(1) == y).sum(0)
         seen += len(y)
-    return loss_sum.cpu() / seen, 100 * correct.cpu() / seen
+    return loss_sum.cpu().double() / seen, 100 * correct.cpu().double() / seen
 
 
 def evaluate(model, recipe: Recipe, x, y, k: int):
@@ -105,7 +105,7 @@ def evaluate(model, recipe: Recipe, x, y, k: int):
     alone (measured, a stacked forward pass is no faster here than K single ones)."""
     measured = [train.evaluate(unstack(model, recipe, i).to(memory_format=torch.channels_last), x, y)
                 for i in range(k)]
-    return [torch.tensor(column) for column in zip(*measured)]
+    return [torch.tensor(column, dtype=torch.float64) for column in zip(*measured)]
 
 
 def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int | None = None,
@@ -175,14 +175,15 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
         epoch_bar.close()
         if progress and log and in_notebook():
             replace_bars_by_text(lines)
-    take_out(model, runs)
-    return runs
+    return runs  # each run's network is the one of its last finished epoch (take_out)
 
 
 def take_out(model, runs: list[Run]) -> None:
-    """Each run's network as it is now in the stacked `model`."""
+    """Each run's network as it is now in the stacked `model`; a diverged seed keeps the one of
+    its last recorded epoch."""
     for i, run in enumerate(runs):
-        run.model = unstack(model, run.recipe, i).to(memory_format=torch.channels_last)
+        if not run.diverged or len(run.history) == 0:
+            run.model = unstack(model, run.recipe, i).to(memory_format=torch.channels_last)
 
 
 def format_many(runs: list[Run], epoch: int, split: str, fast: bool) -> str:

@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
@@ -129,3 +130,27 @@ def test_the_figures_load_on_first_use_and_the_lesson_figures_never_load_the_rec
     from mnistlib.lab import results
     assert ml.plot_history is plots.plot_history and ml.show is plots.show and ml.plot_seeds is plots_results.plot_seeds
     assert ml.results_table is results.results_table
+
+
+def test_a_variant_is_set_beside_the_recipes_validation_records_of_the_same_seeds(tmp_path):
+    """The verdict is the project's rule: the mean gain over the same seeds against one seed std."""
+    from dataclasses import replace
+    from mnistlib.recipes import get_recipe
+    from mnistlib.train import Run
+    (tmp_path / "validation").mkdir()
+    for seed, acc in enumerate([99.0, 99.2, 99.1, 95.0]):  # seed 3: not among the variant's seeds
+        rec = record(seed, [acc] * 15, evaluated_on="validation")
+        (tmp_path / "validation" / f"r{seed}.json").write_text(json.dumps(rec))
+    variant = replace(get_recipe("iteration1"), lr=0.02)
+
+    def runs(accs):
+        return [Run(variant, seed, variant.build(), 15, split="validation", history=record(seed, [acc] * 15)["history"])
+                for seed, acc in enumerate(accs)]
+
+    better = plots_results.plot_variant(runs([99.4, 99.5, 99.3]), tmp_path)
+    assert "+0.30" in better.alt_text and "more than" in better.alt_text and "not more" not in better.alt_text
+    assert better.not_saved is None  # a whole validation run of a variant: nothing to warn about
+    same = plots_results.plot_variant(runs([99.05, 99.2, 99.1]), tmp_path)
+    assert "not more than" in same.alt_text
+    alone = plots_results.plot_variant(runs([99.05, 99.2, 99.1]), tmp_path / "nothing")
+    assert "no validation records" in alone.alt_text

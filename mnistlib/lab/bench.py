@@ -112,6 +112,7 @@ def bench_study(root, epochs: int = 2, seeds: str = "0-4") -> float:
     with tempfile.TemporaryDirectory() as tmp:
         for label, extra in (("one at a time", ["--jobs", "1", "--threads", str(jobs)]), (f"{jobs} jobs", ["--jobs", str(jobs)])):
             cmd = [sys.executable, "-m", "mnistlib", "study", "iteration5", "--seeds", seeds, "--epochs", str(epochs),
+                   "--stack", "1",
                    "--device", "cpu", "--runs-dir", os.path.join(tmp, label.replace(" ", "-")), *extra]
             if root:
                 cmd += ["--data-root", str(root)]

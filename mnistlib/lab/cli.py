@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import math
 import signal
 import sys
@@ -150,6 +151,8 @@ def cmd_study(args):
     todo = [s for s in args.seeds if s not in done]
     jobs = args.jobs or (1 if job.device != "cpu" else cpu_cores())  # one thread each: see --threads
     stack = args.stack
+    if stack and stack > 1 and job.recipe.teacher:
+        raise Refusal(f"{job.recipe.name} learns from a teacher: its seeds train one at a time (leave out --stack)")
     if todo and stack is None:  # measured: what stacking gains depends on the network and the device
         per_seed = choose_stack(job, math.ceil(len(todo) / jobs))
         rounds = lambda k: math.ceil(len(todo) / (k * jobs))  # groups of k, `jobs` at a time
@@ -294,11 +297,13 @@ def main(argv=None) -> int:
     st.add_argument("--seeds", type=_seeds, default=results.parse_seeds("0-4"), help="e.g. 0-4 or 0-4,10-12")
     st.add_argument("--jobs", type=_positive, default=None,
                     help="seeds trained at once, each in its own process with one thread (default: one per CPU "
-                    "core; 1 on a GPU); records are identical to one-at-a-time runs with one thread")
+                    "core; 1 on a GPU); records are identical to one-at-a-time runs with one thread and the same "
+                    "--stack")
     st.add_argument("--stack", type=_positive, default=None, metavar="K",
                     help="seeds trained at once as one grouped network in each process (mnistlib.stack): each seed "
-                    "is exactly its own run, to float rounding; default: the K that trains fastest per seed here, "
-                    "measured before training (1 for a recipe with a teacher)")
+                    "is its own run to float rounding, dropout's masks aside (drawn for the K at once); default: the K "
+                    "that finishes soonest here, measured before training (1 for a recipe with a teacher); the "
+                    "records name the seeds stacked together")
     training(st)
     st.set_defaults(func=cmd_study)
 
@@ -357,7 +362,7 @@ def main(argv=None) -> int:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # about a file: e.g. a read-only README for `colab`, a full disk for `figures`
-        if e.filename is None:
+        if e.filename is None and e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
             raise
         print(f"{p.prog}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 1

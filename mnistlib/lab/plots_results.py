@@ -9,7 +9,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ..plots import SMALL, TITLE, _finish
 from ..recipes import RECIPES
-from .results import format_seeds, split_held_out, summarize
+from ..paths import RUNS_DIR
+from .results import format_seeds, read_records, split_held_out, summarize, validation_dir, why_not_a_result
 
 
 def plot_seeds(records: list[dict], title: str | None = None):
@@ -124,3 +125,40 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     _label_points(scatter, labels)  # after the layout, which would move the axes under the labels
     return fig
 
+
+
+def plot_variant(runs, runs_dir=RUNS_DIR):
+    """A variant trained on a few seeds of the validation split (e.g. by mnistlib.fit_many), beside
+    its registered recipe's own validation records of the same seeds in `runs_dir`/validation/:
+    each seed a line from the recipe to the variant, and the verdict the project's rule gives
+    (a change counts when its mean gain is more than one seed standard deviation)."""
+    name, seeds = runs[0].recipe.name, sorted(r.seed for r in runs)
+    folder = validation_dir(runs_dir)
+    base = {r["seed"]: r for r in (read_records(folder) if folder.is_dir() else [])
+            if r["iteration"] == name and r["seed"] in seeds and why_not_a_result(r, "validation") is None}
+    variant = {r.seed: r.final_acc for r in runs}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for seed in seeds:
+        if seed in base:
+            ax.plot([0, 1], [base[seed]["final_test_acc"], variant[seed]], "o-", color="grey", lw=0.8)
+        ax.plot([1], [variant[seed]], "o", color="C1")
+        ax.annotate(f"seed {seed}", (1, variant[seed]), xytext=(6, 0), textcoords="offset points", fontsize=SMALL,
+                    va="center")
+    mean_v = sum(variant.values()) / len(variant)
+    if base:
+        b = summarize(sorted(base.values(), key=lambda r: r["seed"]))
+        ax.errorbar([-0.15], [b["final_mean"]], [b["final_std"]], fmt="s", color="C0", capsize=4,
+                    label="the recipe: mean ± std over these seeds")
+        ax.legend(fontsize=SMALL, loc="lower left")
+        gain = mean_v - sum(base[s]["final_test_acc"] for s in base) / len(base)
+        verdict = (f"{gain:+.2f} on seeds {format_seeds(sorted(base))}, "
+                   + ("more than" if len(base) > 1 and gain > b["final_std"] else "not more than")
+                   + f" the recipe's seed std {b['final_std']:.2f}")
+    else:
+        verdict = f"no validation records of {name} for seeds {format_seeds(seeds)} in {folder} to compare with"
+    ax.set(xticks=[0, 1], xticklabels=[f"{name} (records)", "the variant"], xlim=(-0.5, 1.6),
+           ylabel="final-epoch validation accuracy (%)")
+    ax.grid(alpha=0.3, axis="y")
+    warning = why_not_a_result(runs[0], "validation", registered=False)
+    return _finish(fig, f"{name}'s variant on the validation split\n{verdict}",
+                   f"variant {mean_v:.2f} (mean of seeds {format_seeds(seeds)}); {verdict}", warning)

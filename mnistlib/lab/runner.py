@@ -9,6 +9,7 @@ with the records written safely and Ctrl-C keeping every finished epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue
@@ -134,7 +135,31 @@ def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bo
             return [Run(job.recipe, seeds[0], job.recipe.build(), job.epochs_asked, job.fast, job.split,
                         interrupted=True, command=job.command).record()]
         runs = [fit(job.recipe, data, seed=seeds[0], on_epoch=save_partial, teacher=teacher, **kw)]
-    return [finish(job, run, out, log) for run, out in zip(runs, outs)]
+    records = []
+    try:
+        with signals_deferred():  # a signal now would cut the writing of the finished records short
+            records = [finish(job, run, out, log) for run, out in zip(runs, outs)]
+    except KeyboardInterrupt:  # it came while they were written: they are whole; the caller stops (stopping())
+        pass
+    return records
+
+
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C, SIGTERM and SIGUSR1 held back until the block ends (then delivered)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def stopping() -> bool:
+    """Whether a stop signal has come (stop_once then ignores the next ones)."""
+    return signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
 
 
 def finish(job: Job, run: Run, out: Path, log) -> dict:
@@ -192,7 +217,7 @@ def _worker(job: Job, todo, events) -> None:
                                   log=lambda line, s=results.format_seeds(seeds): events.put(("line", f"[seed {s}] {line}")))
             for record in records:
                 events.put(("done", record))
-            if any(r["interrupted"] for r in records):
+            if any(r["interrupted"] for r in records) or stopping():
                 return
     except KeyboardInterrupt:  # asked to stop while loading: nothing to keep
         pass
@@ -200,6 +225,9 @@ def _worker(job: Job, todo, events) -> None:
         events.put(("error", Refusal(str(e))))
     except Exception:  # a bug: the parent raises it with this process's traceback
         events.put(("error", RuntimeError(f"a --jobs worker failed:\n{traceback.format_exc()}")))
+
+
+MOST_STACKED = 16  # the largest K choose_stack measures
 
 
 def choose_stack(job: Job, most: int, steps: int = 3) -> dict[int, float]:
@@ -212,7 +240,7 @@ def choose_stack(job: Job, most: int, steps: int = 3) -> dict[int, float]:
         torch.set_num_threads(job.threads)
     device, b = torch.device(job.device), job.recipe.batch_size
     seconds = {}
-    for k in range(1, most + 1):
+    for k in range(1, min(most, MOST_STACKED) + 1):
         model = stack([job.recipe.build() for _ in range(k)]).to(device, memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         x, y = torch.randn(b, k, 28, 28, device=device), torch.randint(0, 10, (b * k,), device=device)
@@ -237,8 +265,8 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int, stack: i
     if jobs == 1:
         data, records = load(job), []
         for group in groups:
-            records += train_group(job, data, *group, progress=sys.stderr.isatty())
-            if records[-1]["interrupted"]:
+            records += (done := train_group(job, data, *group, progress=sys.stderr.isatty()))
+            if any(r["interrupted"] for r in done) or stopping():
                 break
         return records
     prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
