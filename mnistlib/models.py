@@ -18,6 +18,8 @@ in execution order, layer by layer.
 """
 from __future__ import annotations
 
+import difflib
+
 import torchinfo
 from torch import nn
 
@@ -84,3 +86,18 @@ def summary(recipe, **kwargs):
     kwargs = {"input_size": (1, 1, MNIST_SIZE, MNIST_SIZE), "col_names": ("output_size", "num_params"),
               "row_settings": ("var_names",), "verbose": 0, **kwargs}
     return torchinfo.summary(recipe.build(), **kwargs)
+
+
+def layer_diff(old, new, names=("before", "after")) -> list[str]:
+    """Two layer lists side by side, headed by `names`, layer by layer: kept, changed, added or
+    removed (difflib's alignment, as `diff` aligns lines of text)."""
+    width = max(len(text) for text in (*map(repr, (*old, *new)), *names)) + 3
+    rows = [f"{names[0]:<{width}}{names[1]}"]
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        for k in range(max(i2 - i1, j2 - j1)):
+            a = repr(old[i1 + k]) if i1 + k < i2 else "-"
+            b = repr(new[j1 + k]) if j1 + k < j2 else "-"
+            what = {"equal": "", "delete": "removed", "insert": "added"}.get(op, "changed" if "-" not in (a, b) else
+                                                                            "removed" if b == "-" else "added")
+            rows.append(f"{a:<{width}}{b:<{width}}{what}".rstrip())
+    return rows

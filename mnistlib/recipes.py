@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .errors import Refusal
-from .models import count_params, make_net
+from .models import count_params, layer_diff, make_net
 
 SCHEDULES = ("step", "onecycle")
 DISTILLATION = ("teacher", "temperature", "soft_weight")  # in force only with a teacher
@@ -242,12 +242,13 @@ def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
     if previous is None:
         previous = RECIPES[recipe.name] if changes(recipe.to_dict()) else RECIPES.get(BUILDS_ON.get(recipe.name))
     if previous is None:
-        print(f"{recipe.name} is the first iteration: nothing to compare it with")
-        return
+        return print(f"{recipe.name} is the first iteration: nothing to compare it with")
     print(f"{recipe.name} against {previous.name}:")
     for f in fields(Recipe):
         old, new = getattr(previous, f.name), getattr(recipe, f.name)
-        if f.name not in ("name", "summary", "reported") and old != new:
+        if f.name == "cfg" and old != new:  # the layer lists aligned, one layer a line
+            print("  cfg", *(f"    {r}" for r in layer_diff(old, new, (previous.name, recipe.name))), sep="\n")
+        elif f.name not in ("name", "summary", "reported") and old != new:
             print(f"  {f.name:<16}{old!r} -> {new!r}")
     print(f"  {'parameters':<16}{count_params(previous.build()):,} -> {count_params(recipe.build()):,}")
 

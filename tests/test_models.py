@@ -117,3 +117,14 @@ def test_the_printed_recipe_shows_only_the_settings_in_force():
     assert {"schedule", "milestones", "gamma", "dropout"} <= set(lines(three))
     assert "milestones" not in lines(four) and "not in force" in str(four)  # OneCycleLR cycles the momentum
     assert {"teacher", "temperature", "soft_weight"} <= set(lines(replace(four, teacher=("iteration1",))))
+
+
+def test_layer_lists_are_compared_layer_by_layer():
+    from mnistlib.models import layer_diff
+    from mnistlib.recipes import get_recipe
+    rows = layer_diff(get_recipe("iteration5").cfg, get_recipe("iteration6").cfg)[1:]  # iteration 6: two convs fewer
+    assert [row.split()[-1] for row in rows if row.endswith("removed")] == ["removed"] * 2
+    assert len(rows) == len(get_recipe("iteration5").cfg) and sum(r.endswith(("added", "changed")) for r in rows) == 0
+    rows = layer_diff((8, 16, "M", 16), (8, 12, "M", 16, 16))[1:]
+    assert [r.split()[-1] if r.endswith(("added", "changed", "removed")) else "kept" for r in rows] == \
+        ["kept", "changed", "kept", "kept", "added"]
