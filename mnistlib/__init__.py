@@ -23,7 +23,7 @@ checking and extracting the MNIST files), paths.py, notebook.py (training output
 notebook), errors.py (Refusal, the one exception raised on purpose).
 The lab, in mnistlib/lab/ (records, tables, runner, CLI, benchmarks, notebook re-maker, Colab
 address): what turns runs into evidence. No module above imports it (plots.py asks its result
-rule, lab/results.py, only when it draws a run).
+rule, lab/records.py, only when it draws a run).
 """
 from importlib import import_module
 
@@ -44,8 +44,9 @@ _LAZY = {"plots": ("plot_augmentations", "plot_effective_rf", "plot_history", "p
                    "plot_receptive_fields", "plot_schedule", "plot_soft_targets", "plot_with_and_without", "save",
                    "show"),
          "lab.plots_results": ("plot_comparison", "plot_seeds", "plot_variant"),
-         "lab.results": ("FROM_SCRATCH", "TAUGHT", "load_records", "results_table", "save_run", "summarize",
-                     "taught_table", "teacher_table", "validation_table", "why_not_a_result")}
+         "lab.records": ("load_records", "save_run", "why_not_a_result"),
+         "lab.tables": ("FROM_SCRATCH", "TAUGHT", "results_table", "summarize", "taught_table", "teacher_table",
+                        "validation_table")}
 
 
 def __getattr__(name: str):

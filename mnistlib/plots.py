@@ -3,7 +3,7 @@ comparison, are in plots_results.py). Each returns its matplotlib Figure (notebo
 inline) with a one-line text alternative in `fig.alt_text`. `show(fig, name)` shows that line as
 the figure's caption and, while `python -m mnistlib notebooks` re-makes the notebooks, saves
 figures/<name>.png, except for a figure drawn from a run that is not a result
-(mnistlib.results.why_not_a_result: fast-mode data, fewer epochs than its recipe's, the
+(mnistlib.lab.records.why_not_a_result: fast-mode data, fewer epochs than its recipe's, the
 validation split, a variant): its title says so and it is never saved, so tests and short
 class runs never overwrite the real figures.
 """
@@ -30,7 +30,7 @@ SMALL = 9
 
 
 def why_not_a_result(run, split: str = "test", registered: bool = True) -> str | None:  # loaded when a run is drawn
-    from .lab.results import why_not_a_result as rule
+    from .lab.records import why_not_a_result as rule
     return rule(run, split, registered)
 
 

@@ -185,8 +185,8 @@ def test_a_bug_in_training_keeps_its_traceback(tiny_root, tmp_path, capsys, monk
 
 
 def test_a_bug_in_an_argument_check_is_no_usage_message(capsys, monkeypatch, no_training):
-    import mnistlib.lab.results
-    monkeypatch.setattr(mnistlib.lab.results, "check_seed", lambda seed: math.sqrt(-1) if seed == 3 else seed)
+    import mnistlib.lab.records
+    monkeypatch.setattr(mnistlib.lab.records, "check_seed", lambda seed: math.sqrt(-1) if seed == 3 else seed)
     with pytest.raises(RuntimeError) as e:  # argparse would make a ValueError a usage line: not a SystemExit
         main(["train", "iteration1", "--seed", "3"])
     assert isinstance(e.value.__cause__, ValueError) and not isinstance(e.value.__cause__, Refusal)
@@ -243,7 +243,7 @@ def test_train_on_the_validation_split(tiny_root, tmp_path, capsys, monkeypatch)
     (tmp_path / "v.json").rename(tmp_path / "validation" / "v.json")
     code, out, err = run(capsys, "table", "--validation", "--runs-dir", str(tmp_path))  # fast mode: no result
     assert code == 1 and one_line(err) and not out
-    from mnistlib.lab.results import load_records
+    from mnistlib.lab.records import load_records
     assert load_records(runs_dir=tmp_path) == []  # never mixed into an iteration's results
 
 
@@ -352,7 +352,7 @@ def test_fast_mode_reads_the_usual_spellings(monkeypatch, value, fast):
 
 
 def test_a_short_or_fast_run_never_meets_the_full_runs_record():
-    from mnistlib.lab.results import record_path
+    from mnistlib.lab.records import record_path
     recipe = get_recipe("iteration3")
     names = {record_path(recipe, 0, PROJECT / "runs").name, record_path(recipe, 0, PROJECT / "runs", epochs=1).name,
              record_path(recipe, 0, PROJECT / "runs", fast=True, epochs=1).name}
@@ -368,7 +368,7 @@ def test_a_diverged_run_stops_at_once_and_is_no_result(tiny_root, tmp_path, caps
     assert code == 1 and not out.exists() and "diverged" in captured.out
     text = (tmp_path / "r.json.partial").read_text()
     rec = json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
-    from mnistlib.lab.results import why_not_a_result
+    from mnistlib.lab.records import why_not_a_result
     assert rec["diverged"] and rec["epochs"] < 3 and why_not_a_result(rec).startswith("DIVERGED")
 
 
@@ -397,7 +397,7 @@ def test_a_failing_write_keeps_the_old_record_and_the_epochs(tiny_root, tmp_path
     """A full disk at the end: the old record stays byte for byte, no temporary file is left, and
     the finished epochs go to the .partial file (or the temporary folder), said in one line."""
     import errno
-    import mnistlib.lab.results
+    import mnistlib.lab.records
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     out = tmp_path / "out" / "r.json"
     out.parent.mkdir()
@@ -410,7 +410,7 @@ def test_a_failing_write_keeps_the_old_record_and_the_epochs(tiny_root, tmp_path
             raise OSError(errno.ENOSPC, "No space left on device")
         real_dump(obj, f, **kwargs)
 
-    monkeypatch.setattr(mnistlib.lab.results.json, "dump", full_disk)
+    monkeypatch.setattr(mnistlib.lab.records.json, "dump", full_disk)
     code = main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=1", "--out", str(out),
                  "--overwrite"])
     assert code == 0 and out.read_text() == "{}"

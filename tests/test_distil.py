@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from mnistlib import distil, recipes, train
-from mnistlib.lab import results
+from mnistlib.lab import records, tables
 from mnistlib.data import MNISTTensors
 from mnistlib.recipes import get_recipe, teacher_recipes
 from tests.conftest import members, record
@@ -116,8 +116,8 @@ def test_distillation_fields_leave_every_other_recipe_and_record_as_it_was():
     with pytest.raises(ValueError, match="temperature is in force only with a teacher"):
         replace(plain, temperature=2.0)  # a knob that would change nothing is refused, not recorded as the recipe
     assert set(distil_fields) <= set(STUDENT.to_dict()) and "teacher" in str(STUDENT) and "teacher" not in str(plain)
-    assert results.why_not_a_result(record(0, [99.0] * 15, "iteration6")) is None
-    assert results.variant_label(record(0, [99.0] * 15, "iteration6", {"teacher": ("iteration4",)})) == (
+    assert records.why_not_a_result(record(0, [99.0] * 15, "iteration6")) is None
+    assert tables.variant_label(record(0, [99.0] * 15, "iteration6", {"teacher": ("iteration4",)})) == (
         "iteration6 + soft_weight=0.7, teacher=('iteration4',), temperature=4.0")
     assert replace(plain, teacher="iteration4").teacher == ("iteration4",)  # as --set teacher=iteration4 gives it
 
@@ -150,21 +150,21 @@ def test_a_broken_kept_teacher_is_named_in_one_line(tmp_path):
 
 def test_a_student_is_a_result_only_with_its_own_whole_teacher_from_its_split():
     student = lambda **extra: record(0, [99.0] * 15, "iteration8", params=3822, **extra)
-    assert results.why_not_a_result(student(teacher=members(0, "test", n=2))) is None
+    assert records.why_not_a_result(student(teacher=members(0, "test", n=2))) is None
     bad = {"NOT ITS TEACHER": [members(1, "test", n=2), members(0, "test", n=1), []],
            "TEACHER ON ANOTHER SPLIT": [members(0, "validation", n=2)],
            "TEACHER NOT WHOLE": [members(0, "test", n=2, epochs=3)],
            "A VARIANT TEACHER": [members(0, "test", n=2, recipe={**get_recipe("iteration4").to_dict(), "lr": 0.2})]}
     for reason, teachers in bad.items():
         for teacher in teachers:
-            assert results.why_not_a_result(student(teacher=teacher)).startswith(reason)
+            assert records.why_not_a_result(student(teacher=teacher)).startswith(reason)
     variant = student(teacher=members(0, "test", n=2, recipe={**get_recipe("iteration4").to_dict(), "lr": 0.2}))
-    assert results.why_not_a_result(variant, registered=False) is None  # a search may try another teacher
-    assert results.why_not_a_result(student()).startswith("NOT ITS TEACHER")  # a record that names none
+    assert records.why_not_a_result(variant, registered=False) is None  # a search may try another teacher
+    assert records.why_not_a_result(student()).startswith("NOT ITS TEACHER")  # a record that names none
     leaky = record(0, [99.0] * 15, "iteration8", evaluated_on="validation", teacher=members(0, "test", n=2))
-    assert results.why_not_a_result(leaky, "validation", registered=False).startswith("TEACHER ON ANOTHER SPLIT")
+    assert records.why_not_a_result(leaky, "validation", registered=False).startswith("TEACHER ON ANOTHER SPLIT")
     plain = record(0, [99.0] * 15, "iteration7", params=3822, teacher=members(0, "test"))
-    assert results.why_not_a_result(plain).startswith("NOT ITS TEACHER")  # a teacher its recipe does not ask for
+    assert records.why_not_a_result(plain).startswith("NOT ITS TEACHER")  # a teacher its recipe does not ask for
 
 
 def test_the_taught_table_sets_each_taught_iteration_beside_its_net_alone(tmp_path):
@@ -176,24 +176,24 @@ def test_the_taught_table_sets_each_taught_iteration_beside_its_net_alone(tmp_pa
         if taught is not None:
             rec = record(seed, [taught] * 15, "iteration8", params=3822, teacher=members(seed, "test", n=2, acc=99.4), **env)
             (tmp_path / f"taught-{seed}.json").write_text(json.dumps(rec))
-    rows = results.taught_table(tmp_path).splitlines()[2:]
+    rows = tables.taught_table(tmp_path).splitlines()[2:]
     assert rows[0] == ("| iteration8 (3,822) | iteration4 x2 (99.40) | 0-2 | **99.35 ± 0.09** | 99.30 – 99.45 | "
                        "0.2 + 11.0 (AMD EPYC) | iteration7 99.20 ± 0.10 (AMD EPYC) | +0.15 |")
     assert rows[1].startswith("| iteration8, held-out seeds (3,822) | iteration4 x2 (99.40) | 10 | **99.35 ± 0.00**")
     assert rows[1].endswith("| iteration7: not all these seeds | – |") and len(rows) == 2
-    assert "iteration8" not in results.results_table(runs_dir=tmp_path)  # kept apart from the from-scratch nets
+    assert "iteration8" not in tables.results_table(runs_dir=tmp_path)  # kept apart from the from-scratch nets
     other = record(1, [99.20] * 15, "iteration7", environment={"device_name": "Intel Xeon"})
     (tmp_path / "alone-1.json").write_text(json.dumps(other))  # seed 1 alone, made on another machine
-    assert results.taught_table(tmp_path).splitlines()[2].endswith(
+    assert tables.taught_table(tmp_path).splitlines()[2].endswith(
         "| iteration7 99.20 ± 0.10 (AMD EPYC, Intel Xeon) | +0.15, across machines |")  # not a paired gain
     (tmp_path / "none").mkdir()
     with pytest.raises(ValueError, match="study iteration8"):
-        results.taught_table(tmp_path / "none")
+        tables.taught_table(tmp_path / "none")
 
 
 def test_every_taught_iteration_has_its_network_trained_alone_in_the_registry():
-    assert results.TAUGHT and all(results.alone_twin(name) in results.FROM_SCRATCH for name in results.TAUGHT)
-    assert results.alone_twin("iteration8") == "iteration7"
+    assert tables.TAUGHT and all(tables.alone_twin(name) in tables.FROM_SCRATCH for name in tables.TAUGHT)
+    assert tables.alone_twin("iteration8") == "iteration7"
 
 
 def test_the_teacher_table_pairs_each_student_with_its_recipe_alone_seed_by_seed(tmp_path):
@@ -206,7 +206,7 @@ def test_the_teacher_table_pairs_each_student_with_its_recipe_alone_seed_by_seed
         changes = {"teacher": ("iteration4",)} if kind == "taught" else None
         rec = record(seed, [98.0] * 14 + [acc], "iteration6", changes, evaluated_on="validation", params=2948, **extra)
         (folder / f"{kind}-{seed}.json").write_text(json.dumps(rec))
-    table = results.teacher_table(tmp_path)
+    table = tables.teacher_table(tmp_path)
     row = table.splitlines()[2]
     assert "| iteration6 (2,948) | iteration4, T=4, w=0.7 (99.45) | 0-2 |" in row  # seed 3 has no partner: left out
     assert "99.10 ± 0.10" in row and "**99.30** ± 0.05" in row and "+0.30, +0.15, +0.15" in row and "+0.20" in row

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mnistlib import train
-from mnistlib.lab import results
+from mnistlib.lab import records, tables
 from mnistlib.data import Batches, MNISTTensors, normalise
 from mnistlib.recipes import get_recipe
 from tests.conftest import PROJECT, record, write_idx
@@ -61,9 +61,9 @@ def test_the_headline_is_the_final_epoch_even_when_an_earlier_one_was_better(mon
     rec = run.record()
     assert run.final_acc == rec["final_test_acc"] == rec["history"][-1]["test_acc"] == 98.7
     assert run.best_acc == rec["best_test_acc"] == 99.5
-    s = results.summarize([record(0, [99.5, 99.1, 98.7]), record(1, [99.0, 99.2, 98.9])])
+    s = tables.summarize([record(0, [99.5, 99.1, 98.7]), record(1, [99.0, 99.2, 98.9])])
     assert (s["final_mean"], s["final_min"]) == (pytest.approx(98.8), 98.7) and s["best_mean"] == pytest.approx(99.35)
-    assert "final-epoch test acc 98.80 ± 0.14 (min 98.70, max 98.90); best-epoch 99.35" in results.format_summary(s)
+    assert "final-epoch test acc 98.80 ± 0.14 (min 98.70, max 98.90); best-epoch 99.35" in tables.format_summary(s)
 
 
 def test_each_epoch_measures_the_held_out_split_and_nothing_else(monkeypatch):
@@ -145,25 +145,25 @@ def test_step_schedule_drops_tenfold_after_the_milestones():
 
 def test_a_failing_write_leaves_the_old_record_byte_for_byte_and_no_temporary_file(tmp_path, monkeypatch):
     path = tmp_path / "r.json"
-    results.save_record(record(0, [99.0]), path)
+    records.save_record(record(0, [99.0]), path)
     old = path.read_bytes()
 
     def full_disk(obj, f, **kwargs):
         f.write('{"half": ')
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(results.json, "dump", full_disk)
+    monkeypatch.setattr(records.json, "dump", full_disk)
     with pytest.raises(OSError):
-        results.save_record(record(1, [98.0]), path)
+        records.save_record(record(1, [98.0]), path)
     assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_a_refused_replacement_writes_nothing(tmp_path):
     path = tmp_path / "r.json"
-    results.save_record(record(0, [99.0] * 15), path)
+    records.save_record(record(0, [99.0] * 15), path)
     old = path.read_bytes()
     with pytest.raises(ValueError, match="holds a run with a different epochs_asked"):
-        results.save_record({**record(0, [99.0] * 15), "epochs_asked": 3}, path, overwrite=False)
+        records.save_record({**record(0, [99.0] * 15), "epochs_asked": 3}, path, overwrite=False)
     assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
@@ -186,9 +186,9 @@ def test_every_quoted_mean_and_std_is_one_the_records_give():
     given = set()
     for folder in [RUNS_DIR, *sorted(p for p in RUNS_DIR.rglob("*") if p.is_dir())]:
         groups = {}
-        for rec in results.read_records(folder):
+        for rec in records.read_records(folder):
             if rec.get("schema") == 2 and not rec["interrupted"] and not rec["fast_mode"]:
-                groups.setdefault((results.variant_label(rec), rec["epochs"]), []).append(rec)
+                groups.setdefault((tables.variant_label(rec), rec["epochs"]), []).append(rec)
         for recs in groups.values():
             recs.sort(key=lambda r: r["seed"])
             for key in ("final_test_acc", "best_test_acc"):

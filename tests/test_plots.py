@@ -117,7 +117,8 @@ def test_figures_of_runs_that_are_not_results_say_so_and_are_never_saved(tmp_pat
 
 def test_the_figures_load_on_first_use_and_the_lesson_figures_never_load_the_records():
     loaded = ("[m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m in "
-              "('mnistlib.plots', 'mnistlib.lab.plots_results', 'mnistlib.lab.results', 'mnistlib.lab.runner', 'mnistlib.lab.cli')]")
+              "('mnistlib.plots', 'mnistlib.lab.plots_results', 'mnistlib.lab.records', 'mnistlib.lab.tables', "
+              "'mnistlib.lab.runner', 'mnistlib.lab.cli', 'mnistlib.lab.commands')]")
     lesson = [p.stem for p in (PROJECT / "mnistlib").glob("*.py") if p.stem not in ("__init__", "__main__")]
     code = (f"import sys, mnistlib as ml; print({loaded}); names = dir(ml); import mnistlib.plots; "
             f"import {', '.join('mnistlib.' + m for m in lesson)}; print({loaded} + "
@@ -127,9 +128,10 @@ def test_the_figures_load_on_first_use_and_the_lesson_figures_never_load_the_rec
     assert out[0] == "[]"  # import mnistlib: no matplotlib, no figures, no records, no CLI
     assert "'mnistlib.plots'" in out[1] and "mnistlib.lab" not in out[1] and out[2] == "True"  # no lesson module loads the lab
     import mnistlib as ml
-    from mnistlib.lab import results
+    from mnistlib.lab import records, tables
     assert ml.plot_history is plots.plot_history and ml.show is plots.show and ml.plot_seeds is plots_results.plot_seeds
-    assert ml.results_table is results.results_table
+    assert ml.results_table is tables.results_table and ml.FROM_SCRATCH is tables.FROM_SCRATCH
+    assert ml.load_records is records.load_records and ml.why_not_a_result is records.why_not_a_result
 
 
 def test_a_variant_is_set_beside_the_recipes_validation_records_of_the_same_seeds(tmp_path):

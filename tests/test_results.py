@@ -7,8 +7,8 @@ from mnistlib.lab import colab
 from mnistlib.models import count_params
 from mnistlib.recipes import RECIPES, get_recipe
 from mnistlib.paths import RUNS_DIR
-from mnistlib.lab.results import (figures_dir, format_seeds, load_records, parse_seeds, read_records, results_table,
-                              summarize, validation_table, variant_label, why_not_a_result)
+from mnistlib.lab.records import figures_dir, format_seeds, load_records, parse_seeds, read_records, why_not_a_result
+from mnistlib.lab.tables import results_table, summarize, validation_table, variant_label
 from tests.conftest import PROJECT, record
 
 

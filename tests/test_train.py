@@ -47,7 +47,7 @@ def test_record_has_the_documented_fields(data):
     assert {"torchvision", "cuda", "cudnn", "deterministic_algorithms", "cudnn_benchmark"} <= env.keys()
     assert set(rec["history"][0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
     assert rec["final_test_acc"] == rec["history"][-1]["test_acc"] <= rec["best_test_acc"]
-    from mnistlib.lab.results import why_not_a_result
+    from mnistlib.lab.records import why_not_a_result
     assert why_not_a_result(rec).startswith("SHORT RUN: 2 of 15 epochs")
 
 

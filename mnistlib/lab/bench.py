@@ -29,6 +29,7 @@ from ..data import FAST_IMAGES, MEAN, STD, load_mnist
 from ..machine import cpu_cores, tune
 from ..mnist_files import prepare_root
 from ..recipes import get_recipe
+from ..stack import stack
 from ..train import EVAL_BATCH, fit
 
 
@@ -171,3 +172,32 @@ def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), 
         best = min((w for w in ways if ways[w][2]), key=lambda w: out[name, w])
         print(f"{name}  speed-up of {best} over study --jobs {processes}: {base / out[name, best]:.2f}x")
     return out
+
+
+MOST_STACKED = 16  # the largest K choose_stack measures
+
+
+def choose_stack(job, most: int, steps: int = 3) -> dict[int, float]:
+    """Seconds per seed of one training step when K seeds are stacked, for K = 1..`most`, measured
+    here (job.threads threads, random batches of the recipe's size): what stacking gains depends
+    on the network and the device. A recipe with a teacher is trained one seed at a time."""
+    if job.recipe.teacher or most <= 1:
+        return {1: 0.0}
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    device, b = torch.device(job.device), job.recipe.batch_size
+    seconds = {}
+    for k in range(1, min(most, MOST_STACKED) + 1):
+        model = stack([job.recipe.build() for _ in range(k)]).to(device, memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        x, y = torch.randn(b, k, 28, 28, device=device), torch.randint(0, 10, (b * k,), device=device)
+        for step in range(steps + 1):
+            if step == 1:  # the first step warms up
+                start = time.perf_counter()
+            loss = F.cross_entropy(model(x).view(b * k, 10), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        loss.item()  # waits for the device
+        seconds[k] = (time.perf_counter() - start) / steps / k
+    return seconds

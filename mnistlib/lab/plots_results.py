@@ -1,4 +1,4 @@
-"""The figures drawn from run records (mnistlib.results): each seed of an iteration, and all
+"""The figures drawn from run records (mnistlib.lab.records): each seed of an iteration, and all
 the iterations side by side. Like the lesson's figures (plots.py), each returns its matplotlib
 Figure with a one-line text alternative in `fig.alt_text`; show and save them with
 mnistlib.plots.show and save."""
@@ -10,7 +10,8 @@ from matplotlib.ticker import MaxNLocator
 from ..plots import SMALL, TITLE, _finish
 from ..recipes import RECIPES
 from ..paths import RUNS_DIR
-from .results import format_seeds, read_records, split_held_out, summarize, validation_dir, why_not_a_result
+from .records import format_seeds, read_records, validation_dir, why_not_a_result
+from .tables import split_held_out, summarize
 
 
 def plot_seeds(records: list[dict], title: str | None = None):

@@ -1,12 +1,7 @@
-"""Training seeds for the CLI: one at a time, or several processes at once (`study --jobs`),
-with the records written safely and Ctrl-C keeping every finished epoch.
-
-    Job            everything one training process needs (picklable, for the workers)
-    check_outputs  refuse, before any epoch, what would fail or destroy a record at the end
-    train_one      one seed: the record, and after each epoch (and when interrupted or diverged)
-                   <record>.partial
-    run_seeds      every seed, in this process or in `jobs` worker processes
-"""
+"""Training seeds for the CLI: alone or stacked (`--stack`), in this process or several
+(`--jobs`), the records written safely and Ctrl-C keeping every finished epoch: `Job` (what a
+process needs), `check_outputs` (refused before any epoch), `train_group` (a group of seeds, its
+records and <record>.partial files), `run_seeds` (every group)."""
 from __future__ import annotations
 
 import contextlib
@@ -16,22 +11,20 @@ import queue
 import signal
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import results
+from .records import check_replaceable, check_writable, format_seeds, partial_path, read_record, save_record
 from ..data import load_mnist
 from ..errors import Refusal
 from ..mnist_files import prepare_root
 from ..paths import RUNS_DIR
 from ..recipes import Recipe
-from ..stack import fit_many, stack
+from ..stack import fit_many
 from ..distil import get_teacher
 from ..machine import tune
 from ..train import Run, default_epochs, fit
@@ -56,17 +49,20 @@ class Job:
         return self.epochs or default_epochs(self.recipe, self.fast)
 
 
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+
 def stop_once(signum, frame):
     """Ctrl-C, SIGTERM or the parent's SIGUSR1: stop as Ctrl-C does (fit keeps the finished
     epochs); a second signal, while they are being kept, is ignored, so nothing is cut short."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+    for sig in STOPS:
         signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
     """Refuse now, before any epoch, what would fail or destroy a record at the end (the
-    no-replace rule is checked again as each record is written: mnistlib.results.save_record)."""
+    no-replace rule is checked again as each record is written: mnistlib.lab.records.save_record)."""
     planned = {"recipe": job.recipe.to_dict(), "epochs_asked": job.epochs_asked, "fast_mode": job.fast,
                "evaluated_on": job.split}
     committed = [p for p in paths if RUNS_DIR.resolve() in Path(p).resolve().parents]
@@ -74,15 +70,15 @@ def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
         raise Refusal(f"{committed[0].parent} holds the committed evidence: a "
                       f"{'fast-mode' if job.fast else 'short'} run is never kept there (leave out --runs-dir/--out)")
     for seed, path in zip(seeds, paths):
-        results.check_writable(path)
+        check_writable(path)
         if not job.overwrite:
-            results.check_replaceable(path, {**planned, "seed": seed})
+            check_replaceable(path, {**planned, "seed": seed})
 
 
 def complete_record(job: Job, seed: int, path: Path) -> dict | None:
     """The complete record of this very run at `path`, if there is one (study then keeps it)."""
     try:
-        record = results.read_record(path) if path.is_file() else None
+        record = read_record(path) if path.is_file() else None
     except Refusal:
         return None
     planned = {"recipe": job.recipe.to_dict(), "seed": seed, "epochs_asked": job.epochs_asked, "fast_mode": job.fast,
@@ -111,13 +107,13 @@ def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bo
     `out`.partial, so an interrupt loses nothing and never overwrites an earlier complete record."""
     log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
     said = set()  # a failing .partial is said once per seed
-    group = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {results.format_seeds(seeds)} stacked"
+    group = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {format_seeds(seeds)} stacked"
     log(f"{job.recipe.name}, {group}: {job.recipe.summary}")
 
     def save_partial(run):
-        partial, run.command = results.partial_path(outs[seeds.index(run.seed)]), job.command
+        partial, run.command = partial_path(outs[seeds.index(run.seed)]), job.command
         try:
-            results.save_record(run.record(), partial)
+            save_record(run.record(), partial)
         except OSError as e:  # e.g. a full disk: training goes on, the record is tried again at the end
             if run.seed not in said:
                 log(f"seed {run.seed}: cannot write {partial} ({e.strerror or e}); training goes on")
@@ -144,9 +140,6 @@ def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bo
     return records
 
 
-STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
-
-
 @contextlib.contextmanager
 def signals_deferred():
     """Ctrl-C, SIGTERM and SIGUSR1 held back until the block ends (then delivered)."""
@@ -166,7 +159,7 @@ def finish(job: Job, run: Run, out: Path, log) -> dict:
     """Write a finished run's record to `out` (and remove its .partial), or keep what an
     interrupted or diverged run has in `out`.partial; returns the record."""
     run.command = job.command
-    record, seed, partial = run.record(), run.seed, results.partial_path(out)
+    record, seed, partial = run.record(), run.seed, partial_path(out)
     if run.interrupted or run.diverged:
         if run.history:
             place = keep(record, partial, log, seed)
@@ -174,7 +167,7 @@ def finish(job: Job, run: Run, out: Path, log) -> dict:
             log(f"seed {seed}: {what}; the {len(run.history)} finished epoch(s) are in {place}")
         return record
     try:
-        results.save_record(record, out, overwrite=job.overwrite)
+        save_record(record, out, overwrite=job.overwrite)
     except Refusal as e:  # another process wrote a different run there while this one trained
         kept = keep(record, out.with_name(f"{out.name}.kept-{os.getpid()}"), log, seed)
         log(f"seed {seed}: {e}; this run is kept in {kept}")
@@ -193,7 +186,7 @@ def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> Pa
     it went; a line says so when something failed, and only a failure of both raises (ValueError)."""
     for place in (path, Path(tempfile.gettempdir()) / path.name):
         try:
-            results.save_record(record, place)
+            save_record(record, place)
         except OSError as e:
             why = why or f"cannot write {path} ({e.strerror or e})"
             continue
@@ -214,7 +207,7 @@ def _worker(job: Job, todo, events) -> None:
         while (item := todo.get()) is not None:
             seeds, outs = item
             records = train_group(job, data, seeds, outs, progress=False,
-                                  log=lambda line, s=results.format_seeds(seeds): events.put(("line", f"[seed {s}] {line}")))
+                                  log=lambda line, s=format_seeds(seeds): events.put(("line", f"[seed {s}] {line}")))
             for record in records:
                 events.put(("done", record))
             if any(r["interrupted"] for r in records) or stopping():
@@ -225,35 +218,6 @@ def _worker(job: Job, todo, events) -> None:
         events.put(("error", Refusal(str(e))))
     except Exception:  # a bug: the parent raises it with this process's traceback
         events.put(("error", RuntimeError(f"a --jobs worker failed:\n{traceback.format_exc()}")))
-
-
-MOST_STACKED = 16  # the largest K choose_stack measures
-
-
-def choose_stack(job: Job, most: int, steps: int = 3) -> dict[int, float]:
-    """Seconds per seed of one training step when K seeds are stacked, for K = 1..`most`, measured
-    here (job.threads threads, random batches of the recipe's size): what stacking gains depends
-    on the network and the device. A recipe with a teacher is trained one seed at a time."""
-    if job.recipe.teacher or most <= 1:
-        return {1: 0.0}
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    device, b = torch.device(job.device), job.recipe.batch_size
-    seconds = {}
-    for k in range(1, min(most, MOST_STACKED) + 1):
-        model = stack([job.recipe.build() for _ in range(k)]).to(device, memory_format=torch.channels_last)
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        x, y = torch.randn(b, k, 28, 28, device=device), torch.randint(0, 10, (b * k,), device=device)
-        for step in range(steps + 1):
-            if step == 1:  # the first step warms up
-                start = time.perf_counter()
-            loss = F.cross_entropy(model(x).view(b * k, 10), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        loss.item()  # waits for the device
-        seconds[k] = (time.perf_counter() - start) / steps / k
-    return seconds
 
 
 def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int, stack: int = 1) -> list[dict]:
