@@ -292,7 +292,8 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int, stack: i
         raise error
     interrupted = any(r["interrupted"] for r in records)
     if len(records) < len(seeds) and not interrupted:
-        codes = sorted({w.exitcode for w in workers if w.exitcode})
-        raise Refusal(f"{len(seeds) - len(records)} of {len(seeds)} seeds did not finish: a worker process ended "
-                      f"without a word (exit codes {codes}); their epochs so far are in <record>.partial")
+        codes, lost = sorted({w.exitcode for w in workers if w.exitcode}), set(seeds) - {r["seed"] for r in records}
+        raise Refusal(f"seeds {format_seeds(sorted(lost))} did not finish: a worker process ended without a word (exit "
+                      f"codes {codes}); their finished epochs are in "
+                      f"{', '.join(str(partial_path(p)) for s, p in zip(seeds, paths) if s in lost)}")
     return sorted(records, key=lambda r: r["seed"])
