@@ -156,3 +156,5 @@ def test_a_variant_is_set_beside_the_recipes_validation_records_of_the_same_seed
     assert "not more than" in same.alt_text
     alone = plots_results.plot_variant(runs([99.05, 99.2, 99.1]), tmp_path / "nothing")
     assert "no validation records" in alone.alt_text
+    import matplotlib.pyplot as plt
+    plt.close("all")
