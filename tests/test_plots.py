@@ -136,6 +136,8 @@ def test_the_figures_load_on_first_use_and_the_lesson_figures_never_load_the_rec
 
 def test_a_variant_is_set_beside_the_recipes_validation_records_of_the_same_seeds(tmp_path):
     """The verdict is the project's rule: the mean gain over the same seeds against one seed std."""
+    import matplotlib.pyplot as plt
+    plt.close("all")  # the figures earlier tests drew
     from dataclasses import replace
     from mnistlib.recipes import get_recipe
     from mnistlib.train import Run
@@ -156,5 +158,4 @@ def test_a_variant_is_set_beside_the_recipes_validation_records_of_the_same_seed
     assert "not more than" in same.alt_text
     alone = plots_results.plot_variant(runs([99.05, 99.2, 99.1]), tmp_path / "nothing")
     assert "no validation records" in alone.alt_text
-    import matplotlib.pyplot as plt
     plt.close("all")
