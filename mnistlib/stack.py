@@ -100,14 +100,6 @@ def train_epoch(model, batches: list[Batches], optimizer, label_smoothing: float
     return loss_sum.cpu().double() / seen, 100 * correct.cpu().double() / seen
 
 
-def evaluate(model, recipe: Recipe, x, y, k: int):
-    """Per seed (mean losses, accuracies %) on (x, y): each seed's network taken out and measured
-    alone (measured, a stacked forward pass is no faster here than K single ones)."""
-    measured = [train.evaluate(unstack(model, recipe, i).to(memory_format=torch.channels_last), x, y)
-                for i in range(k)]
-    return [torch.tensor(column, dtype=torch.float64) for column in zip(*measured)]
-
-
 def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int | None = None,
              progress: bool = True, log=tqdm.write, on_epoch=None) -> list[Run]:
     """Train `recipe` once per seed, all seeds as one stacked network, and return a Run per seed
@@ -146,23 +138,25 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(model, batches, optimizer, recipe.label_smoothing, scheduler,
                                                 f"epoch {epoch}", progress)
-            test_loss, test_acc = evaluate(model, recipe, data.eval_x, data.eval_y, k)
+            take_out(model, runs)  # each seed's network, measured alone (a stacked pass is no faster, measured)
+            measured = [train.evaluate(run.model, data.eval_x, data.eval_y) if not run.diverged else None
+                        for run in runs]
             seconds = round(time.perf_counter() - start, 3)  # the stacked epoch's, shared by its K seeds
             for i, run in enumerate(runs):
                 if run.diverged:
                     continue
+                test_loss, test_acc = measured[i]
                 run.history.append({
                     "epoch": epoch, "train_loss": round(train_loss[i].item(), 6),
-                    "train_acc": round(train_acc[i].item(), 4), "test_loss": round(test_loss[i].item(), 6),
-                    "test_acc": round(test_acc[i].item(), 4), "lr": lr, "seconds": seconds,
+                    "train_acc": round(train_acc[i].item(), 4), "test_loss": round(test_loss, 6),
+                    "test_acc": round(test_acc, 4), "lr": lr, "seconds": seconds,
                 })
-                if not (math.isfinite(train_loss[i]) and math.isfinite(test_loss[i])):
+                if not (math.isfinite(train_loss[i]) and math.isfinite(test_loss)):
                     run.diverged = True
                     say(f"seed {run.seed} diverged: the loss is no longer finite at epoch {epoch}; it stops there")
             accs = [r.history[-1]["test_acc"] for r in runs if not r.diverged]
             epoch_bar.set_postfix(test_acc=f"{sum(accs) / max(len(accs), 1):.2f}")
             say(format_many(runs, epoch, data.split, data.fast))
-            take_out(model, runs)
             if on_epoch:
                 on_epoch(runs)
             if all(r.diverged for r in runs):
@@ -180,7 +174,7 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
 
 def take_out(model, runs: list[Run]) -> None:
     """Each run's network as it is now in the stacked `model`; a diverged seed keeps the one of
-    its last recorded epoch."""
+    the epoch it diverged at, its last recorded."""
     for i, run in enumerate(runs):
         if not run.diverged or len(run.history) == 0:
             run.model = unstack(model, run.recipe, i).to(memory_format=torch.channels_last)
