@@ -48,6 +48,11 @@ class Job:
     def epochs_asked(self) -> int:
         return self.epochs or default_epochs(self.recipe, self.fast)
 
+    def planned(self, seed: int) -> dict:
+        """The fields that say which run a record of this job's `seed` is."""
+        return {"recipe": self.recipe.to_dict(), "seed": seed, "epochs_asked": self.epochs_asked,
+                "fast_mode": self.fast, "evaluated_on": self.split}
+
 
 STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 
@@ -61,10 +66,7 @@ def stop_once(signum, frame):
 
 
 def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
-    """Refuse now, before any epoch, what would fail or destroy a record at the end (the
-    no-replace rule is checked again as each record is written: mnistlib.lab.records.save_record)."""
-    planned = {"recipe": job.recipe.to_dict(), "epochs_asked": job.epochs_asked, "fast_mode": job.fast,
-               "evaluated_on": job.split}
+    """Refuse now, before any epoch, what would fail or destroy a record at the end (save_record checks again)."""
     committed = [p for p in paths if RUNS_DIR.resolve() in Path(p).resolve().parents]
     if committed and (job.fast or job.epochs_asked < job.recipe.epochs):
         raise Refusal(f"{committed[0].parent} holds the committed evidence: a "
@@ -72,7 +74,7 @@ def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
     for seed, path in zip(seeds, paths):
         check_writable(path)
         if not job.overwrite:
-            check_replaceable(path, {**planned, "seed": seed})
+            check_replaceable(path, job.planned(seed))
 
 
 def complete_record(job: Job, seed: int, path: Path) -> dict | None:
@@ -81,8 +83,7 @@ def complete_record(job: Job, seed: int, path: Path) -> dict | None:
         record = read_record(path) if path.is_file() else None
     except Refusal:
         return None
-    planned = {"recipe": job.recipe.to_dict(), "seed": seed, "epochs_asked": job.epochs_asked, "fast_mode": job.fast,
-               "evaluated_on": job.split, "interrupted": False, "diverged": False}
+    planned = {**job.planned(seed), "interrupted": False, "diverged": False}
     return record if record and all(record.get(k) == v for k, v in planned.items()) else None
 
 
@@ -183,7 +184,7 @@ def finish(job: Job, run: Run, out: Path, log) -> dict:
 
 def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> Path:
     """Write `record` to `path`, or, if even that fails, to the temporary folder, and return where
-    it went; a line says so when something failed, and only a failure of both raises (ValueError)."""
+    it went; a line says so when something failed, and only a failure of both raises (a Refusal)."""
     for place in (path, Path(tempfile.gettempdir()) / path.name):
         try:
             save_record(record, place)
