@@ -17,7 +17,7 @@ Where things live. The lesson, read top-down:
     train.py     the loop (`fit`, `train_epoch`), the Run and its record
     stack.py     many seeds at once: K runs as one grouped network (`fit_many`)
     distil.py    learning from a teacher: soft targets, the distillation loss, `get_teacher`
-    plots.py     the figures of a run, a recipe, a teacher, receptive fields
+    plots.py     the figures of a run, a recipe, a teacher (plots_rf.py: of receptive fields)
 Beside them: machine.py (device, threads, malloc, environment), mnist_files.py (finding,
 checking and extracting the MNIST files), paths.py, notebook.py (training output in a
 notebook), errors.py (Refusal, the one exception raised on purpose).
@@ -40,12 +40,13 @@ from .stack import fit_many
 
 # Loaded on first use (PEP 562), so that `import mnistlib` loads neither matplotlib nor the
 # records: `ml.plot_history(run)` and `ml.results_table()` work all the same.
-_LAZY = {"plots": ("plot_augmentations", "plot_effective_rf", "plot_history", "plot_misclassified",
-                   "plot_receptive_fields", "plot_schedule", "plot_soft_targets", "plot_with_and_without", "save",
-                   "show"),
+_LAZY = {"plots": ("plot_augmentations", "plot_history", "plot_misclassified", "plot_schedule", "plot_soft_targets",
+                   "plot_with_and_without", "save", "show"),
+         "plots_rf": ("plot_effective_rf", "plot_jumps", "plot_receptive_fields"),
+         "lab.ablations": ("ablation_table", "plot_ablation"),
          "lab.plots_results": ("plot_comparison", "plot_seeds", "plot_variant"),
          "lab.records": ("load_records", "save_run", "why_not_a_result"),
-         "lab.tables": ("FROM_SCRATCH", "TAUGHT", "results_table", "summarize", "taught_table", "teacher_table",
+         "lab.tables": ("FROM_SCRATCH", "TAUGHT", "results_table", "seed_stats", "taught_table", "teacher_table",
                         "validation_table")}
 
 

@@ -15,14 +15,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
-from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from .data import MEAN, STD, Batches
 from .errors import Refusal
 from .notebook import in_notebook
 from .paths import FIGURES
-from .rf import half_mass_side, receptive_field, spatial_rows
 from .train import make_schedule, predict
 
 TITLE = 12  # font sizes
@@ -251,38 +249,3 @@ def plot_with_and_without(alone, taught):
     return _finish(fig, f"{alone.recipe.name}, seed {alone.seed}: alone and with its teacher",
                    f"{split} accuracy and loss per epoch of one seed trained alone and with the teacher; final epoch "
                    f"{alone.final_acc:.2f}% alone, {taught.final_acc:.2f}% with the teacher", warning, legend_below=0.07)
-
-
-def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):
-    """One panel per conv/pool layer: the input square seen by the centre unit of its output
-    map, drawn over held-out digit `index` of `data` (MNISTTensors)."""
-    rows = spatial_rows(receptive_field(model))
-    fig, axes = plt.subplots(1, len(rows), figsize=(2.0 * len(rows), 3.0), squeeze=False)
-    for ax, row in zip(axes[0], rows):
-        centre = row.start + (row.size - 1) // 2 * row.j  # in input pixels; pixel i spans [i, i+1]
-        _digit(ax, data.eval_x[index], extent=(0, 28, 28, 0))
-        ax.add_patch(Rectangle((centre - row.r / 2,) * 2, row.r, row.r, fill=False, color="crimson", lw=2))
-        ax.plot(centre, centre, "+", color="crimson")
-        ax.set(xlim=(-2, 30), ylim=(30, -2))
-        ax.set_title(f"{row.layer}\n{row.size}x{row.size} map\nRF {row.r}", fontsize=SMALL + 1)
-    alt = "receptive field of the centre unit per layer: " + ", ".join(f"{row.r} px" for row in rows)
-    _finish(fig, title, alt).not_saved = data.fast and "fast mode"  # nothing trained: no warning in the title
-    return fig
-
-
-def plot_effective_rf(maps: dict, rf: int, title: str = "effective receptive field of the centre unit"):
-    """Effective-field maps (mnistlib.rf.effective_rf), one panel each, with the theoretical
-    rf x rf square (dashed) and the central square that holds half of the map (solid)."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.8 * len(maps) + 1, 4.2), squeeze=False)
-    halves = {}
-    for ax, (label, erf) in zip(axes[0], maps.items()):
-        image = ax.imshow(erf.cpu().numpy(), cmap="magma", vmin=0, vmax=1, extent=(0, 28, 28, 0))
-        halves[label] = side = half_mass_side(erf.cpu())
-        for size, style in ((rf, "--"), (side, "-")):
-            ax.add_patch(Rectangle((14 - size / 2,) * 2, size, size, fill=False, color="cyan", lw=1.5, ls=style))
-        ax.set(xlim=(-1, 29), ylim=(29, -1), xticks=[], yticks=[])
-        ax.set_title(f"{label}\nhalf of it in the central {side}x{side} px", fontsize=SMALL + 1)
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="|gradient|, scaled to peak 1")
-    alt = (f"effective receptive field against the theoretical {rf} px square: half of the gradient lies in "
-           "the central " + "; ".join(f"{s}x{s} px ({label})" for label, s in halves.items()))
-    return _finish(fig, f"{title}\n(dashed: the theoretical {rf}x{rf} field)", alt, layout=False)  # beside a colorbar

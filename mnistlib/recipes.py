@@ -1,9 +1,6 @@
-"""Every iteration's whole recipe, as data, in one registry, and the rules each recipe is checked by.
-
-A later iteration is `after(previous, ...)` naming only what changed, so the diff between two
-iterations is the few fields in its entry, and `BUILDS_ON` knows what each builds on. Notebooks,
-the CLI and the tests all build from here: `get_recipe("iteration2").build()`.
-"""
+"""Every iteration's whole recipe, as data, in one registry: `get_recipe("iteration2").build()`. A later
+iteration is `after(previous, ...)`, naming only what changed (`diff` prints it) and recording what it
+builds on (BUILDS_ON). The rules every recipe is checked by follow the registry."""
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +15,7 @@ from torch import nn
 from .errors import Refusal
 from .models import count_params, layer_diff, make_net
 
-SCHEDULES = ("step", "onecycle")
 DISTILLATION = ("teacher", "temperature", "soft_weight")  # in force only with a teacher
-HEADS = ("gap", "conv")
 
 
 @dataclass(frozen=True)
@@ -47,8 +42,8 @@ class Recipe:
     soft_weight: float = 0.7          # loss = (1 - w) CE + w T^2 KL (only with a teacher; 0: as without one)
     reported: dict = field(default_factory=dict)  # the write-up's own claims, for comparison only
 
-    def __post_init__(self):  # every field settled and checked (`_check`): a bad value fails here, in one line
-        if "_check" in globals():  # the rules follow the registry, and check it where they end
+    def __post_init__(self):  # every field settled and checked: a bad value fails here, in one line
+        if "_check" in globals():  # the rules, defined after the registry, check it where they end
             _check(self)
 
     def build(self) -> nn.Sequential:
@@ -65,8 +60,8 @@ class Recipe:
                  "momentum": None if step else "not in force: OneCycleLR cycles it from 0.95 to 0.85 and back",
                  "gamma": "LR x gamma after each milestone epoch",
                  "teacher": "trained first, on the same images, with seeds: the student's, +1, +2, ..."}
-        return "\n".join(f"{n:<16}{getattr(self, n)!r}" + (f"  # {notes[n]}" if notes.get(n) else "")
-                         for n in (f.name for f in fields(self)) if shown.get(n, bool(getattr(self, n))))
+        return "\n".join(f"{n:<16}{v!r}" + (f"  # {notes[n]}" if notes.get(n) else "")
+                         for n, v in vars(self).items() if shown.get(n, bool(v)))
 
     def to_dict(self) -> dict:
         """The recipe as run records store it, JSON-ready: without the write-up's claims and, without a
@@ -102,8 +97,7 @@ ITERATION2 = after(
     ITERATION1, name="iteration2",
     summary="fight overfitting: Dropout(0.1) after each max-pool, rotation +-6 deg and 10% shifts; "
     "3x3 conv head on the 3x3 map instead of GAP + 1x1",
-    head="conv", dropout=0.1,
-    rotate=6.0, translate=0.1,
+    head="conv", dropout=0.1, rotate=6.0, translate=0.1,
     reported={"params": 8624, "best_test_acc": 99.44, "best_epoch": 14},
 )
 
@@ -120,9 +114,7 @@ ITERATION4 = after(
     summary="one max-pool, three convs after it on larger maps, GAP + 1x1 head; rotation +-7 deg, "
     "9% zoom, Dropout 0.05; batches of 64; OneCycle LR peaking at 0.1 and annealing to ~0",
     cfg=(8, 12, "M", 16, 16, 16),
-    head="gap", dropout=0.05,
-    rotate=7.0, scale=0.09,
-    batch_size=64,
+    head="gap", dropout=0.05, rotate=7.0, scale=0.09, batch_size=64,
     schedule="onecycle", milestones=(),
     reported={},
 )
@@ -160,80 +152,22 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (ITERATION1, ITERATION2, ITERAT
                                                    ITERATION6, ITERATION7, ITERATION8)}
 
 
-# --- The checks: how a recipe refuses a bad value --------------------------------------------
-
-def _tuples(value):
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise Refusal(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}")
+    return RECIPES[name]
 
 
-def _number(test, what: str) -> tuple:  # the rule for a finite number (not a bool) that passes `test`
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and test(v)), what
-
-
-_FRACTION = _number(lambda v: 0 <= v < 1, "a number in [0, 1)")
-_RULES = {  # field -> (test, what it must be); milestones and cfg: in _check
-    "name": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "summary": (lambda v: isinstance(v, str), "a string"),
-    "head": (lambda v: v in HEADS, f"one of {', '.join(HEADS)}"),
-    "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-    **dict.fromkeys(("dropout", "momentum", "label_smoothing", "scale"), _FRACTION),
-    **dict.fromkeys(("lr", "temperature"), _number(lambda v: v > 0, "a number > 0")),
-    "weight_decay": _number(lambda v: v >= 0, "a number >= 0"),
-    "gamma": _number(lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    "soft_weight": _number(lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "rotate": _number(lambda v: 0 <= v <= 180, "a number of degrees in [0, 180]"),
-    "translate": _number(lambda v: 0 <= v < 1, "a fraction of the image size in [0, 1)"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
-    "epochs": (lambda v: _is_int(v) and 1 <= v <= 15, "a whole number from 1 to 15 (the series' budget)"),
-    "teacher": (lambda v: isinstance(v, tuple) and all(isinstance(n, str) and n for n in v),
-                "a tuple of registered iteration names, e.g. ('iteration4',)"),
-    "reported": (lambda v: isinstance(v, dict), "a dict"),
-}
-
-
-def check_field(name: str, value) -> None:
-    """One field's rule (e.g. the CLI's --epochs follows the recipe's epochs rule)."""
-    test, what = _RULES[name]
-    if not test(value):
-        raise Refusal(f"recipe field {name} must be {what}, got {value!r}")
-
-
-def _check(recipe: Recipe) -> None:
-    """Settle each field (JSON's lists back to tuples, whole numbers in float fields to floats: a recipe read
-    back from a record equals its original) and check it; then the distillation, milestones and layer list."""
-    for f in fields(recipe):
-        value = getattr(recipe, f.name)
-        if f.name in ("cfg", "milestones", "teacher"):  # a lone teacher name: --set teacher=iteration4
-            value = _tuples((value,) if f.name == "teacher" and isinstance(value, str) else value)
-        elif isinstance(f.default, float) and _is_int(value):
-            value = float(value)
-        object.__setattr__(recipe, f.name, value)
-        if f.name in _RULES:
-            check_field(f.name, value)
-    for name in ("temperature", "soft_weight"):
-        if not recipe.teacher and getattr(recipe, name) != getattr(Recipe, name):  # not its default
-            raise Refusal(f"recipe field {name} is in force only with a teacher: set one too, "
-                          "e.g. teacher=('iteration4',)")
-    m, e = recipe.milestones, recipe.epochs
-    if not (isinstance(m, tuple) and all(_is_int(x) and 1 <= x < e for x in m) and list(m) == sorted(set(m))):
-        if e == 1:
-            raise Refusal(f"recipe field milestones must be () for a 1-epoch recipe, got {m!r}")
-        example = (e // 2,) if e < 5 else (round(e * 0.4), e - 2)  # (6, 13) for 15 epochs
-        raise Refusal(f"recipe field milestones must be a tuple of increasing whole epochs between 1 and "
-                      f"{e - 1}, e.g. {example}, got {m!r}")
-    try:
-        with torch.device("meta"):  # shapes only: no memory, no draw from the random generator
-            make_net(recipe.cfg, recipe.head, recipe.dropout)
-    except Refusal as e:
-        raise Refusal(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
-
-
-for _recipe in RECIPES.values():  # the registry, made before these rules, is checked by them now
-    _check(_recipe)
+def teacher_recipes(recipe: Recipe) -> list[Recipe]:
+    """The registered recipes of `recipe`'s teacher, one per member (several: an ensemble). A
+    teacher is trained from scratch: a member that itself learns from a teacher is refused."""
+    for name in recipe.teacher:
+        try:
+            if get_recipe(name).teacher:
+                raise Refusal(f"{name} itself learns from a teacher; a teacher learns from scratch")
+        except Refusal as e:
+            raise Refusal(f"recipe field teacher: {e}") from None
+    return [RECIPES[name] for name in recipe.teacher]
 
 
 def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
@@ -253,23 +187,74 @@ def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
     print(f"  {'parameters':<16}{count_params(previous.build()):,} -> {count_params(recipe.build()):,}")
 
 
-def get_recipe(name: str) -> Recipe:
-    if name not in RECIPES:
-        raise Refusal(f"unknown iteration {name!r}; choose from: {', '.join(RECIPES)}")
-    return RECIPES[name]
+# --- The checks: a bad value is refused in one line that names its field -----------------------
+
+NUMBERS = {  # number field -> the interval it lies in ("[": that end included, "(": excluded)
+    **dict.fromkeys(("dropout", "momentum", "label_smoothing", "translate", "scale"), "[0, 1)"),
+    **dict.fromkeys(("lr", "temperature"), "(0, inf)"), "weight_decay": "[0, inf)", "gamma": "(0, 1]",
+    "soft_weight": "[0, 1]", "rotate": "[0, 180]", "batch_size": "[1, inf)", "epochs": "[1, 15]",  # the series' budget
+}
+WHOLE = ("batch_size", "epochs")  # whole numbers; the other numbers are floats
+CHOICES = {"head": ("gap", "conv"), "schedule": ("step", "onecycle")}
+KINDS = {"name": (str, "a non-empty string"), "summary": (str, "a string"), "reported": (dict, "a dict"),
+         "teacher": (tuple, "a tuple of registered iteration names, e.g. ('iteration4',)")}
 
 
-def teacher_recipes(recipe: Recipe) -> list[Recipe]:
-    """The registered recipes of `recipe`'s teacher, one per member (several: an ensemble). A
-    teacher is trained from scratch: a member that itself learns from a teacher is refused."""
-    for name in recipe.teacher:
-        try:
-            if get_recipe(name).teacher:
-                raise Refusal(f"{name} itself learns from a teacher; a teacher learns from scratch")
-        except Refusal as e:
-            raise Refusal(f"recipe field teacher: {e}") from None
-    return [RECIPES[name] for name in recipe.teacher]
+def check_field(name: str, value) -> None:
+    """One field's own rule (the CLI's --epochs follows the recipe's); cfg and milestones: in _check."""
+    if name in NUMBERS:
+        interval, whole = NUMBERS[name], name in WHOLE
+        low, high = (float(end) for end in interval[1:-1].split(","))
+        ok = (isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+              and (whole or math.isfinite(value)) and (low < value if interval[0] == "(" else low <= value)
+              and (value < high if interval[-1] == ")" else value <= high))
+        what = f"a {'whole ' * whole}number in {interval}"
+    elif name in CHOICES:
+        ok, what = value in CHOICES[name], f"one of {', '.join(CHOICES[name])}"
+    else:  # the name, and each teacher member, a non-empty string
+        kind, what = KINDS[name]
+        names = value if name == "teacher" else (value,) if name == "name" else ()
+        ok = isinstance(value, kind) and all(isinstance(n, str) and n for n in names)
+    if not ok:
+        raise Refusal(f"recipe field {name} must be {what}, got {value!r}")
 
+
+def _check(recipe: Recipe) -> None:
+    """Settle each field (JSON's lists back to tuples, whole numbers in float fields to floats: a recipe read
+    back from a record equals its original) and check it; then the rules between fields."""
+    for name, value in list(vars(recipe).items()):
+        if name in ("cfg", "milestones", "teacher"):  # a lone teacher name: --set teacher=iteration4
+            value = _tuples((value,) if name == "teacher" and isinstance(value, str) else value)
+        elif name in NUMBERS and name not in WHOLE and type(value) is int:
+            value = float(value)
+        object.__setattr__(recipe, name, value)
+        if name not in ("cfg", "milestones"):
+            check_field(name, value)
+    for name in ("temperature", "soft_weight"):
+        if not recipe.teacher and getattr(recipe, name) != getattr(Recipe, name):  # not its default
+            raise Refusal(f"recipe field {name} is in force only with a teacher: set one too, "
+                          "e.g. teacher=('iteration4',)")
+    m, e = recipe.milestones, recipe.epochs
+    if not (isinstance(m, tuple) and all(type(x) is int and 1 <= x < e for x in m) and list(m) == sorted(set(m))):
+        example = (e // 2,) if e < 5 else (round(e * 0.4), e - 2)  # (6, 13) for 15 epochs
+        raise Refusal("recipe field milestones must be " + ("() for a 1-epoch recipe" if e == 1 else
+                      f"a tuple of increasing whole epochs between 1 and {e - 1}, e.g. {example}") + f", got {m!r}")
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no draw from the random generator
+            recipe.build()
+    except Refusal as e:
+        raise Refusal(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+for _recipe in RECIPES.values():  # the registry, made before these rules, is checked by them now
+    _check(_recipe)
+
+
+# --- A record's recipe against the registry (records, tables, the CLI) ------------------------
 
 def changes(recipe_fields: dict) -> dict | None:
     """How a recipe as a record stores it (`Recipe.to_dict()`) differs from today's registry entry of the
@@ -290,11 +275,14 @@ def slug(recipe_fields: dict) -> str:
     """A file-name label: the iteration's name, plus its changes for a variant, e.g.
     'iteration5' or 'iteration5+batch_size64+lr0.2'; a layer list or any other value that does
     not read back unchanged as a file name is replaced by a short hash of it."""
-    clean = lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")
-    parts = [clean(str(recipe_fields["name"]))]
+    parts = [_file_safe(str(recipe_fields["name"]))]
     for key, value in sorted((changes(recipe_fields) or {}).items()):
         text = "-".join(value) if key == "teacher" else literal(value)
-        if clean(text) != text or len(text) > 16:
+        if _file_safe(text) != text or len(text) > 16:
             text = hashlib.sha1(text.encode()).hexdigest()[:8]
         parts.append(f"{key}{text}")
     return "+".join(parts)
+
+
+def _file_safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")

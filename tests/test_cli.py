@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -150,15 +152,41 @@ def test_missing_data_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
-@pytest.mark.parametrize("text", ["[]", '{"schema": 2}', '{"schema": 2, "iteration": "iter',
-                                  json.dumps(record(0, [99.0] * 15, "iteration8", teacher=[{"seed": 0}]))],
-                         ids=["not a record", "no fields", "not JSON", "teacher members missing"])
+BAD_RECORDS = {
+    "not a record": "[]", "no fields": '{"schema": 2}', "not JSON": '{"schema": 2, "iteration": "iter',
+    "teacher members missing": json.dumps(record(0, [99.0] * 15, "iteration8", teacher=[{"seed": 0}])),
+    "claims a final accuracy its history does not": json.dumps({**record(0, [99.0] * 15), "final_test_acc": 99.99}),
+    "claims a best epoch it did not have": json.dumps({**record(0, [99.0] * 15), "best_test_acc": 99.99}),
+    "a NaN accuracy": json.dumps(record(0, [99.0] * 14 + [math.nan])),
+    "an infinite number": json.dumps(record(0, [99.0] * 15)).replace('"seconds": 1.0', '"seconds": 1e999', 1),
+    "no epoch": json.dumps({**record(0, [99.0] * 15), "history": []}),
+    "another iteration than its recipe's": json.dumps({**record(0, [99.0] * 15), "iteration": "iteration2"}),
+    "an epoch count its history does not have": json.dumps({**record(0, [99.0] * 15), "epochs": 14}),
+}
+
+
+@pytest.mark.parametrize("text", BAD_RECORDS.values(), ids=BAD_RECORDS.keys())
 def test_probe_a_bad_record_is_named_by_table_and_figures(tmp_path, capsys, text):
     (tmp_path / "broken.json").write_text(text)
     for command in ("table", "figures"):
         code, out, err = run(capsys, command, "--runs-dir", str(tmp_path))
         assert code == 1 and one_line(err) and str(tmp_path / "broken.json") in err and not out, err
     assert [p.name for p in tmp_path.iterdir()] == ["broken.json"]
+
+
+def test_probe_a_copy_of_a_record_never_counts_its_seed_twice(tmp_path, capsys):
+    """A backup copy of a record (the same run under another name) stops table and figures in one
+    line naming it; the records of other runs of the same seed (fast mode, fewer epochs) do not."""
+    (tmp_path / "iteration1-seed0.json").write_text(json.dumps(record(0, [99.0] * 15)))
+    (tmp_path / "iteration1-fast-seed0.json").write_text(json.dumps(record(0, [99.0] * 15, fast_mode=True)))
+    (tmp_path / "iteration1-1of15epochs-seed0.json").write_text(json.dumps(
+        {**record(0, [98.0]), "epochs_asked": 1, "recipe": get_recipe("iteration1").to_dict()}))
+    code, out, err = run(capsys, "table", "--runs-dir", str(tmp_path))
+    assert code == 0 and "99.00 ± 0.00" in out, err
+    (tmp_path / "iteration1-seed0 (copy).json").write_text((tmp_path / "iteration1-seed0.json").read_text())
+    for command in ("table", "figures"):
+        code, out, err = run(capsys, command, "--runs-dir", str(tmp_path))
+        assert code == 1 and one_line(err) and str(tmp_path / "iteration1-seed0 (copy).json") in err and not out, err
 
 
 def test_probe_a_folder_without_results_says_why(tmp_path, capsys):
@@ -185,8 +213,8 @@ def test_a_bug_in_training_keeps_its_traceback(tiny_root, tmp_path, capsys, monk
 
 
 def test_a_bug_in_an_argument_check_is_no_usage_message(capsys, monkeypatch, no_training):
-    import mnistlib.lab.records
-    monkeypatch.setattr(mnistlib.lab.records, "check_seed", lambda seed: math.sqrt(-1) if seed == 3 else seed)
+    import mnistlib.lab.cli
+    monkeypatch.setattr(mnistlib.lab.cli, "check_seed", lambda seed: math.sqrt(-1) if seed == 3 else seed)
     with pytest.raises(RuntimeError) as e:  # argparse would make a ValueError a usage line: not a SystemExit
         main(["train", "iteration1", "--seed", "3"])
     assert isinstance(e.value.__cause__, ValueError) and not isinstance(e.value.__cause__, Refusal)
@@ -291,6 +319,32 @@ def test_study_keeps_complete_records_and_trains_only_the_rest(tiny_root, tmp_pa
     assert not json.loads(seed1.read_text())["interrupted"] and len(list(tmp_path.glob("*.json"))) == 3
 
 
+def test_study_resumes_after_an_interruption_keeping_what_was_finished(tiny_root, tmp_path, capsys, monkeypatch):
+    """Ctrl-C in seed 1's second epoch: seed 0's record is whole, seed 1's first epoch in a .partial;
+    the same study again keeps seed 0 (said in one line), trains seeds 1 and 2, and leaves both files."""
+    import mnistlib.train as train
+    folder = tmp_path / "runs"  # beside tiny_root's files
+    argv = ["study", "iteration1", "--seeds", "0-2", "--epochs", "2", "--jobs", "1", "--stack", "1",
+            "--data-root", str(tiny_root), "--runs-dir", str(folder)]
+    real, calls = train.evaluate, []
+
+    def interrupt_in_seed_1(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train, "evaluate", interrupt_in_seed_1)
+    assert run(capsys, *argv)[0] == 130
+    made = {p: p.read_bytes() for p in folder.iterdir()}
+    assert sorted((json.loads(blob)["seed"], json.loads(blob)["epochs"], p.suffix) for p, blob in made.items()) == [
+        (0, 2, ".json"), (1, 1, ".partial")]
+    monkeypatch.setattr(train, "evaluate", real)
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "seeds 0-2:" in out and len([line for line in out.splitlines() if "kept" in line]) == 1
+    assert all(p.read_bytes() == blob for p, blob in made.items()) and len(list(folder.glob("*.json"))) == 3
+
+
 def test_bench_prints_a_ratio_last(tiny_root, capsys, monkeypatch):
     """The smallest bench: one epoch of each pipeline on the tiny MNIST (not in fast mode, whose
     8,192-image subset the tiny files do not hold)."""
@@ -307,10 +361,17 @@ def test_bench_seeds_prints_each_way_and_the_ratio(tiny_root, capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("iteration5  speed-up of 2 stacked")
 
 
-def test_interrupted_train_keeps_the_epochs_in_a_partial_file(tiny_root, tmp_path, monkeypatch):
+def test_interrupted_train_keeps_its_epochs_in_a_partial_of_its_own(tiny_root, tmp_path, monkeypatch):
+    """Ctrl-C in the third epoch: the earlier record of the same run stays byte for byte, the two
+    finished epochs are in a .partial, and an earlier run's .partial is never replaced."""
     import mnistlib.train as train
-    real = train.evaluate
-    calls = []
+    folder = tmp_path / "out"  # beside tiny_root's files
+    out = folder / "r.json"
+    argv = ["train", "iteration1", "--epochs", "5", "--data-root", str(tiny_root), "--out", str(out)]
+    assert main(argv) == 0
+    earlier = out.read_bytes()
+    (folder / "r.json.partial").write_text("an earlier run's epochs")
+    real, calls = train.evaluate, []
 
     def evaluate_then_interrupt(*args):
         calls.append(1)
@@ -319,13 +380,10 @@ def test_interrupted_train_keeps_the_epochs_in_a_partial_file(tiny_root, tmp_pat
         return real(*args)
 
     monkeypatch.setattr(train, "evaluate", evaluate_then_interrupt)
-    out = tmp_path / "out" / "r.json"
-    out.parent.mkdir()
-    out.write_text("{}")  # an earlier record must survive
-    code = main(["train", "iteration1", "--epochs", "5", "--data-root", str(tiny_root), "--out", str(out), "--overwrite"])
-    assert code == 130 and out.read_text() == "{}"
-    rec = json.loads((out.parent / "r.json.partial").read_text())
-    assert rec["interrupted"] and rec["epochs"] == 2 and len(rec["history"]) == 2
+    assert main(argv) == 130
+    assert out.read_bytes() == earlier and (folder / "r.json.partial").read_text() == "an earlier run's epochs"
+    partials = [json.loads(p.read_text()) for p in folder.glob("*.partial") if p.name != "r.json.partial"]
+    assert len(partials) == 1 and partials[0]["interrupted"] and len(partials[0]["history"]) == 2
 
 
 def test_taught_iterations_stay_out_of_the_main_table_and_the_comparison(tmp_path, capsys, monkeypatch):
@@ -372,11 +430,14 @@ def test_a_diverged_run_stops_at_once_and_is_no_result(tiny_root, tmp_path, caps
     assert rec["diverged"] and rec["epochs"] < 3 and why_not_a_result(rec).startswith("DIVERGED")
 
 
-def test_a_record_written_meanwhile_by_another_process_is_kept(tiny_root, tmp_path, capsys, monkeypatch):
-    """The no-replace rule holds when the record is written, not only before training starts."""
+def test_a_record_written_meanwhile_by_another_run_is_kept_and_so_is_this_run(tiny_root, tmp_path, capsys,
+                                                                               monkeypatch):
+    """The no-replace rule holds when the record is written, not only before training starts: the
+    other run's record stays; this run ends in one line (exit 1) naming the file that holds it whole."""
     import mnistlib.lab.runner
     monkeypatch.setenv("MNISTLIB_FAST", "0")
-    out = tmp_path / "r.json"
+    folder = tmp_path / "out"  # beside tiny_root's files
+    out = folder / "r.json"
     theirs = json.dumps(record(0, [99.0] * 15))
     real_fit = mnistlib.lab.runner.fit
 
@@ -386,62 +447,119 @@ def test_a_record_written_meanwhile_by_another_process_is_kept(tiny_root, tmp_pa
         return run
 
     monkeypatch.setattr(mnistlib.lab.runner, "fit", fit_while_another_writes)
-    assert main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=1", "--out", str(out)]) == 0
-    assert out.read_text() == theirs
-    kept = list(tmp_path.glob("r.json.kept-*"))
-    assert len(kept) == 1 and json.loads(kept[0].read_text())["recipe"]["epochs"] == 1
-    assert str(kept[0]) in capsys.readouterr().out  # says where this run is
+    code, _, err = run(capsys, "train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=2", "--out", str(out))
+    assert code == 1 and one_line(err) and out.read_text() == theirs
+    [kept] = [p for p in folder.iterdir() if p != out]
+    assert str(kept) in err and json.loads(kept.read_text())["epochs"] == 2
 
 
-def test_a_failing_write_keeps_the_old_record_and_the_epochs(tiny_root, tmp_path, capsys, monkeypatch):
-    """A full disk at the end: the old record stays byte for byte, no temporary file is left, and
-    the finished epochs go to the .partial file (or the temporary folder), said in one line."""
+@pytest.mark.parametrize("fails", ["the record", "the first epoch", "the second epoch"])
+def test_a_failing_write_is_an_error_exit_that_names_where_the_epochs_are(tiny_root, tmp_path, capsys, monkeypatch,
+                                                                         fails):
+    """A full disk: exit 1, one line naming the file that holds the finished epochs (or saying none
+    was kept), the old record of the run byte for byte, no temporary file, nothing else written."""
     import errno
     import mnistlib.lab.records
-    monkeypatch.setenv("MNISTLIB_FAST", "0")
-    out = tmp_path / "out" / "r.json"
-    out.parent.mkdir()
-    out.write_text("{}")
-    real_dump, calls = json.dump, []
+    folder = tmp_path / "out"  # beside tiny_root's files
+    out = folder / "r.json"
+    argv = ["train", "iteration1", "--epochs", "2", "--data-root", str(tiny_root), "--out", str(out)]
+    assert run(capsys, *argv)[0] == 0
+    old, real_replace, writes = out.read_bytes(), os.replace, []
 
-    def full_disk(obj, f, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # 1: the epoch's .partial, 2: the final record, 3: the .partial again
+    def full_disk(src, dst):
+        writes.append(dst)
+        partials = [d for d in writes if str(d).endswith(".partial")]
+        if {"the record": str(dst) == str(out), "the first epoch": len(partials) == 1,
+                "the second epoch": len(partials) == 2}[fails]:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_dump(obj, f, **kwargs)
+        real_replace(src, dst)
 
-    monkeypatch.setattr(mnistlib.lab.records.json, "dump", full_disk)
-    code = main(["train", "iteration1", "--data-root", str(tiny_root), "--set", "epochs=1", "--out", str(out),
-                 "--overwrite"])
-    assert code == 0 and out.read_text() == "{}"
-    assert sorted(p.name for p in out.parent.iterdir()) == ["r.json", "r.json.partial"]
-    said = [line for line in capsys.readouterr().out.splitlines() if f"{out}.partial" in line]
-    assert len(said) == 1 and "No space left" in said[0]
+    monkeypatch.setattr(mnistlib.lab.records.os, "replace", full_disk)
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and one_line(err) and "No space left" in err, err
+    assert out.read_bytes() == old
+    left = [p for p in folder.iterdir() if p != out]
+    if fails == "the first epoch":
+        assert left == [] and str(out) in err
+    else:
+        [partial] = left
+        assert str(partial) in err and len(json.loads(partial.read_text())["history"]) == (fails == "the record") + 1
+
+
+def test_a_partial_taken_meanwhile_by_another_run_is_left_alone(tiny_root, tmp_path, capsys, monkeypatch):
+    """Two runs of one record path: the second to write its first epoch finds the .partial taken
+    and stops in one line naming it; the first run's file is untouched."""
+    import mnistlib.lab.runner
+    folder = tmp_path / "out"  # beside tiny_root's files
+    out, theirs = folder / "r.json", folder / "r.json.partial"
+    real_fit = mnistlib.lab.runner.fit
+
+    epochs = json.dumps({**record(0, [50.0], fast_mode=True), "recipe": get_recipe("iteration1").to_dict()})
+
+    def another_run_claims_it_first(*args, **kwargs):
+        folder.mkdir(exist_ok=True)
+        theirs.write_text(epochs)  # the first epoch of the same run, started at the same time
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(mnistlib.lab.runner, "fit", another_run_claims_it_first)
+    code, _, err = run(capsys, "train", "iteration1", "--data-root", str(tiny_root), "--out", str(out))
+    assert code == 1 and one_line(err) and str(theirs) in err, err
+    assert theirs.read_text() == epochs and sorted(folder.iterdir()) == [theirs]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_probe_a_run_replaces_only_a_record_never_another_file(tmp_path, capsys, no_training, overwrite):
+    """--out onto a device, a folder, a link or a file that is no record: refused before any work, in
+    one line naming it, with or without --overwrite (never suggested for them); nothing changes."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    (tmp_path / "link.json").symlink_to(notes)
+    for target in ("/dev/null", tmp_path, tmp_path / "link.json", notes):
+        code, _, err = run(capsys, "train", "iteration1", "--out", str(target), *overwrite)
+        assert code == 1 and one_line(err) and str(target) in err and "--overwrite" not in err, err
+    assert notes.read_text() == "my notes" and (tmp_path / "link.json").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "notes.txt"] and Path("/dev/null").is_char_device()
+
+
+def test_fast_studies_of_different_lengths_keep_both(tiny_root, tmp_path, capsys):
+    folder = tmp_path / "runs"  # beside tiny_root's files
+    common = ["study", "iteration1", "--seeds", "0", "--jobs", "1", "--data-root", str(tiny_root),
+              "--runs-dir", str(folder)]
+    assert run(capsys, *common)[0] == 0 and run(capsys, *common, "--epochs", "2")[0] == 0
+    assert sorted(json.loads(p.read_text())["epochs"] for p in folder.iterdir()) == [1, 2]
 
 
 # --- separate processes: signals, and two commands on one folder ------------------------------
 
-def test_ctrl_c_during_study_jobs_keeps_each_workers_finished_epochs(shared_root, tmp_path):
-    """Ctrl-C in a terminal reaches the whole process group: the parent asks each worker to stop,
-    each keeps its finished epochs in <record>.partial, and the command ends with 130, no traceback."""
+@pytest.mark.parametrize("stop", ["Ctrl-C twice", "SIGTERM to the parent"])
+def test_stopping_study_jobs_keeps_each_workers_finished_epochs(shared_root, tmp_path, stop):
+    """Ctrl-C in a terminal reaches the whole process group (the second press is ignored while the
+    epochs are kept); SIGTERM reaches the parent alone, which stops each worker. Either way each
+    worker keeps its finished epochs in a .partial, and the command ends with 130, no traceback."""
     proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "2",
                              "--epochs", "15", "--data-root", str(shared_root), "--runs-dir", str(tmp_path)],
                             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "MNISTLIB_FAST": "1"}, start_new_session=True,
                             # as from a terminal, even when the tests run as a background job (SIGINT ignored)
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    for line in proc.stdout:
+    started = set()
+    for line in proc.stdout:  # each worker says "[seed S] epoch  1 ..." when its first epoch is kept
         if "epoch  1 " in line:
+            started.add(line.split("]")[0])
+        if len(started) == 2:
             break
-    os.killpg(proc.pid, signal.SIGINT)
-    os.killpg(proc.pid, signal.SIGINT)  # pressed twice: the second is ignored while the epochs are kept
+    if stop == "Ctrl-C twice":
+        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     partials = sorted(tmp_path.glob("*.partial"))
-    assert partials and not list(tmp_path.glob("*.json"))
+    assert len(partials) == 2 and not list(tmp_path.glob("*.json"))
     for p in partials:
         rec = json.loads(p.read_text())
-        assert rec["interrupted"] and 1 <= rec["epochs"] < 15
+        assert rec["interrupted"] and 1 <= rec["epochs"] < 15 and str(p) in out
 
 
 def test_sigterm_keeps_the_finished_epochs_like_ctrl_c(shared_root, tmp_path):
@@ -458,6 +576,24 @@ def test_sigterm_keeps_the_finished_epochs_like_ctrl_c(shared_root, tmp_path):
     assert "interrupted: keeping the" in out and "finished epoch(s) are in" in out
     rec = json.loads((tmp_path / "r.json.partial").read_text())
     assert rec["interrupted"] and 1 <= rec["epochs"] < 15 and not (tmp_path / "r.json").exists()
+
+
+def test_a_killed_worker_is_one_line_naming_the_files_that_hold_the_epochs(shared_root, tmp_path):
+    """A worker killed outright (out of memory, kill -9): exit 1, one line naming every file that
+    holds a seed's finished epochs; the other worker is stopped and keeps its own."""
+    proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "2",
+                             "--stack", "1", "--epochs", "15", "--data-root", str(shared_root), "--runs-dir",
+                             str(tmp_path)], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MNISTLIB_FAST": "1"})
+    while not list(tmp_path.glob("*.partial")) and proc.poll() is None:  # a worker's first epoch is kept
+        time.sleep(0.05)
+    workers = [pid for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(int(workers[0]), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    partials = sorted(tmp_path.glob("*.partial"))
+    assert proc.returncode == 1 and one_line(err) and partials and all(str(p) in err for p in partials), err
+    assert not list(tmp_path.glob("*.json")) and all(json.loads(p.read_text())["interrupted"] for p in partials)
 
 
 def test_two_studies_on_one_runs_folder_keep_every_record(tiny_root, tmp_path):

@@ -61,9 +61,9 @@ def test_the_headline_is_the_final_epoch_even_when_an_earlier_one_was_better(mon
     rec = run.record()
     assert run.final_acc == rec["final_test_acc"] == rec["history"][-1]["test_acc"] == 98.7
     assert run.best_acc == rec["best_test_acc"] == 99.5
-    s = tables.summarize([record(0, [99.5, 99.1, 98.7]), record(1, [99.0, 99.2, 98.9])])
+    s = tables.seed_stats([record(0, [99.5, 99.1, 98.7]), record(1, [99.0, 99.2, 98.9])])
     assert (s["final_mean"], s["final_min"]) == (pytest.approx(98.8), 98.7) and s["best_mean"] == pytest.approx(99.35)
-    assert "final-epoch test acc 98.80 ± 0.14 (min 98.70, max 98.90); best-epoch 99.35" in tables.format_summary(s)
+    assert "final-epoch test acc 98.80 ± 0.14 (min 98.70, max 98.90); best-epoch 99.35" in tables.format_seed_stats(s)
 
 
 def test_each_epoch_measures_the_held_out_split_and_nothing_else(monkeypatch):

@@ -86,13 +86,20 @@ def test_each_iteration_builds_on_the_one_its_entry_replaces():
     assert "builds_on" not in get_recipe("iteration5").to_dict()  # the lineage is not part of a record
 
 
-@pytest.mark.parametrize("field, value", [
-    ("name", ""), ("summary", None), ("momentum", 1.0), ("weight_decay", -0.1), ("gamma", 0.0), ("gamma", 1.5),
-    ("label_smoothing", 1.0), ("rotate", 181.0), ("translate", 1.0), ("scale", -0.1), ("lr", float("nan")),
-    ("rotate", float("inf")), ("dropout", True), ("epochs", 15.0), ("reported", []), ("teacher", ("",))])
+BAD = [("name", ""), ("summary", None), ("cfg", (4, "X")), ("head", "dense"), ("dropout", True), ("lr", float("nan")),
+       ("momentum", 1.0), ("weight_decay", -0.1), ("schedule", "cosine"), ("milestones", (13, 6)), ("gamma", 0.0),
+       ("gamma", 1.5), ("label_smoothing", 1.0), ("rotate", 181.0), ("rotate", float("inf")), ("translate", 1.0),
+       ("scale", -0.1), ("batch_size", 0), ("epochs", 15.0), ("teacher", ("",)), ("reported", [])]
+
+
+@pytest.mark.parametrize("field, value", BAD)
 def test_every_field_rule_refuses_a_value_out_of_it(field, value):
     with pytest.raises(Refusal, match=f"field {field}.*{re.escape(repr(value))}"):
         replace(get_recipe("iteration3"), **{field: value})
+
+
+def test_every_field_has_a_rule():  # temperature and soft_weight: with a teacher, below
+    assert {f for f, _ in BAD} | {"temperature", "soft_weight"} == set(Recipe.__dataclass_fields__)
 
 
 def test_teacher_only_settings_are_checked_with_a_teacher_too():

@@ -9,7 +9,7 @@ import sys  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mnistlib import plots  # noqa: E402
+from mnistlib import plots, plots_rf  # noqa: E402
 from mnistlib.lab import plots_results  # noqa: E402
 from tests.conftest import PROJECT, record  # noqa: E402
 
@@ -100,7 +100,7 @@ def test_figures_draw_every_point_and_carry_a_text_alternative(tmp_path, capsys)
     assert sum(len(ax.images) > 0 for ax in fig.axes) == 2  # two wrong answers drawn
     assert "2 of 3 wrong" in fig.alt_text
     from mnistlib.recipes import get_recipe
-    fig = plots.plot_receptive_fields(get_recipe("iteration1").build(), data(1))
+    fig = plots_rf.plot_receptive_fields(get_recipe("iteration1").build(), data(1))
     assert [ax.get_title().split()[-1] for ax in fig.axes] == ["3", "5", "6", "10", "12", "20", "28", "28"]
 
 
@@ -111,7 +111,7 @@ def test_figures_of_runs_that_are_not_results_say_so_and_are_never_saved(tmp_pat
     fig = plots.plot_misclassified(run_of(Fixed(torch.eye(10)[[1, 2, 2]]), epochs=3), data(3))
     assert "SHORT RUN: 3 of 15 epochs" in fig._suptitle.get_text() and plots.save(fig, "short", tmp_path) is None
     from mnistlib.recipes import get_recipe
-    assert plots.save(plots.plot_receptive_fields(get_recipe("iteration1").build(), data(1, fast=True)), "rf",
+    assert plots.save(plots_rf.plot_receptive_fields(get_recipe("iteration1").build(), data(1, fast=True)), "rf",
                       tmp_path) is None
 
 
@@ -158,4 +158,47 @@ def test_a_variant_is_set_beside_the_recipes_validation_records_of_the_same_seed
     assert "not more than" in same.alt_text
     alone = plots_results.plot_variant(runs([99.05, 99.2, 99.1]), tmp_path / "nothing")
     assert "no validation records" in alone.alt_text
+    plt.close("all")
+
+
+def test_the_jump_picture_sets_each_layers_units_a_jump_apart():
+    """00's picture of a pool doubling the jump: a row of unit centres per conv/pool layer, spaced
+    by the layer's jump, and every label inside the frame."""
+    import matplotlib.pyplot as plt
+    from mnistlib.recipes import get_recipe
+    fig = plots_rf.plot_jumps(get_recipe("iteration1").build())
+    ax = fig.axes[0]
+    rows = [line.get_xdata() for line in ax.lines if line.get_color() == "0.55"]  # every unit of a row, grey
+    assert [round(float(xs[1] - xs[0])) for xs in rows if len(xs) > 1] == [1, 1, 1, 2, 2, 4, 4]  # input, 2 convs, pool...
+    assert "jump 1, 1, 2, 2, 4, 4, 12 and receptive field 3, 5, 6, 10, 12, 20, 28 px" in fig.alt_text
+    fig.canvas.draw()
+    frame = ax.get_window_extent()
+    assert all(frame.x0 <= t.get_window_extent().x0 and t.get_window_extent().x1 <= frame.x1 for t in ax.texts)
+    plt.close("all")
+
+
+def test_the_comparisons_labels_stay_inside_the_frame_and_off_the_error_bars():
+    """09's figure, from the committed records: each label of the right panel inside its frame and
+    clear of every error bar, the 99.4% line, the legend and every other label."""
+    import matplotlib.pyplot as plt
+    from mnistlib.lab.records import load_records
+    from mnistlib.lab.tables import FROM_SCRATCH
+    fig = plots_results.plot_comparison({name: load_records(name) for name in FROM_SCRATCH})
+    scatter = fig.axes[1]
+    fig.canvas.draw()
+    renderer, to_px = fig.canvas.get_renderer(), scatter.transData.transform
+    frame = scatter.get_window_extent(renderer)
+    labels = [t.get_window_extent(renderer) for t in scatter.texts]
+    assert len(labels) == len(FROM_SCRATCH) + 3  # each iteration, and the write-up's three claims
+    bars = []
+    for container in scatter.containers:
+        for (x, low), (_, high) in container.lines[2][0].get_segments():  # the vertical bar, in data
+            (px, y0), (_, y1) = to_px((x, low)), to_px((x, high))
+            bars.append((px - 6, y0, px + 6, y1))  # with its caps
+    target = to_px((0, 99.4))[1]
+    others = bars + [(frame.x0, target, frame.x1, target), tuple(scatter.get_legend().get_window_extent(renderer).extents)]
+    meets = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]  # noqa: E731
+    for i, box in enumerate(labels):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        assert not any(meets(box.extents, other) for other in others + [b.extents for b in labels[i + 1:]])
     plt.close("all")

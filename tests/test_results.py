@@ -7,8 +7,9 @@ from mnistlib.lab import colab
 from mnistlib.models import count_params
 from mnistlib.recipes import RECIPES, get_recipe
 from mnistlib.paths import RUNS_DIR
-from mnistlib.lab.records import figures_dir, format_seeds, load_records, parse_seeds, read_records, why_not_a_result
-from mnistlib.lab.tables import results_table, summarize, validation_table, variant_label
+from mnistlib.lab.cli import parse_seeds
+from mnistlib.lab.records import figures_dir, format_seeds, load_records, read_records, why_not_a_result
+from mnistlib.lab.tables import results_table, seed_stats, validation_table, variant_label
 from tests.conftest import PROJECT, record
 
 
@@ -28,16 +29,17 @@ def registered(monkeypatch, epochs):
     monkeypatch.setitem(RECIPES, "iteration1", replace(RECIPES["iteration1"], epochs=epochs))
 
 
-def test_summary_is_final_epoch_mean_and_sample_std(tmp_path, monkeypatch):
+def test_seed_stats_are_the_final_epoch_mean_and_sample_std(tmp_path, monkeypatch):
     registered(monkeypatch, 2)
     for seed, finals in enumerate([[99.5, 99.0], [99.1, 99.2], [99.6, 99.4]]):
         (tmp_path / f"r{seed}.json").write_text(json.dumps(record(seed, finals)))
-    (tmp_path / "bad.json").write_text(json.dumps({**record(9, [50.0, 50.0], interrupted=True), "epochs": 1}))
+    (tmp_path / "cut.json").write_text(json.dumps({**record(9, [50.0], interrupted=True), "epochs_asked": 2,
+                                                   "recipe": RECIPES["iteration1"].to_dict()}))
     (tmp_path / "fast.json").write_text(json.dumps(record(8, [10.0, 10.0], fast_mode=True)))
     (tmp_path / "short.json").write_text(json.dumps({**record(7, [10.0]), "recipe": RECIPES["iteration1"].to_dict()}))
     (tmp_path / "lr.json").write_text(json.dumps(record(6, [10.0, 10.0], changes={"lr": 0.5})))  # a variant
     (tmp_path / "val.json").write_text(json.dumps(record(5, [10.0, 10.0], evaluated_on="validation")))
-    s = summarize(load_records("iteration1", tmp_path))
+    s = seed_stats(load_records("iteration1", tmp_path))
     assert s["seeds"] == [0, 1, 2]
     assert s["final_mean"] == pytest.approx(99.2) and s["final_std"] == pytest.approx(0.2)
     assert s["best_mean"] == pytest.approx((99.5 + 99.2 + 99.6) / 3)
@@ -125,5 +127,5 @@ def test_the_registry_holds_single_runs_and_stacked_ones_agree_with_them():
     stacked = load_records("iteration5", RUNS_DIR / "stacked")
     assert [r["seed"] for r in stacked] == list(range(10))
     assert all(r["seed"] in r["stacked"] and len(r["stacked"]) > 1 for r in stacked)
-    alone = summarize([r for r in load_records("iteration5") if r["seed"] < 10])
-    assert abs(summarize(stacked)["final_mean"] - alone["final_mean"]) < alone["final_std"]
+    alone = seed_stats([r for r in load_records("iteration5") if r["seed"] < 10])
+    assert abs(seed_stats(stacked)["final_mean"] - alone["final_mean"]) < alone["final_std"]

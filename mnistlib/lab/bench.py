@@ -1,24 +1,17 @@
-"""`python -m mnistlib bench`: the same model and recipe (iteration 3) trained two ways, one
-after the other in one run, so the ratio is measured side by side on the same machine:
+"""`python -m mnistlib bench`: training speed, the ways compared run one after the other on one machine.
 
-  baseline  per-sample torchvision transforms (RandomAffine, ToTensor, Normalize) on PIL
-            images in a DataLoader with 2 workers, as in pytorch/examples' mnist/main.py
-  mnistlib  both splits as tensors on the device, batches drawn by index, augmentation as
-            one affine_grid/grid_sample call per batch, channels_last (mnistlib.train.fit)
-
-Each epoch is timed as train + test; the last line printed is the speed-up ratio.
-
-`python -m mnistlib bench --study` measures instead what `study --jobs` gains: the same 5-seed
-study of iteration 5 run one seed at a time on all threads, then one process per core with one
-thread each, timed end to end (start-up and data loading included).
+  bench          iteration 3, each epoch timed as train + test, the speed-up printed last: the usual
+                 pipeline (per-sample torchvision transforms on PIL images, a DataLoader with 2 workers,
+                 as in pytorch/examples' mnist/main.py) against mnistlib's (both splits as tensors on the
+                 device, batches drawn by index, one affine_grid/grid_sample call per batch, channels_last)
+  bench --seeds  the ways to train many seeds: one at a time, one process per core (study --jobs), K
+                 stacked as one network (mnistlib.stack), K stacked in each process
+  bench --study  what study --jobs gains: 5 seeds of iteration 5 in one process on all threads, then in
+                 one process per core, timed end to end
 """
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 import torch
@@ -26,43 +19,45 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from ..data import FAST_IMAGES, MEAN, STD, load_mnist
-from ..machine import cpu_cores, tune
+from ..machine import tune
 from ..mnist_files import prepare_root
 from ..recipes import get_recipe
-from ..stack import stack
+from ..stack import fit_many, stack
 from ..train import EVAL_BATCH, fit
 
 
-def baseline_loader(root, recipe, workers: int = 2, limit: int | None = None, pin_memory: bool = False):
-    """The conventional pipeline: PIL images through per-sample torchvision transforms in
-    DataLoader workers (the same augmentation parameters, from the same recipe). `limit` keeps
-    the first images only (fast mode)."""
-    from torchvision import datasets, transforms
-    tf = transforms.Compose([
-        transforms.RandomAffine(recipe.rotate, translate=(recipe.translate, recipe.translate),
-                                scale=(1 - recipe.scale, 1 + recipe.scale) if recipe.scale else None),
-        transforms.ToTensor(),
-        transforms.Normalize((MEAN,), (STD,)),
-    ])
-    ds = datasets.MNIST(prepare_root(root), train=True, transform=tf)
-    if limit is not None:
-        ds = Subset(ds, range(limit))
-    return DataLoader(ds, batch_size=recipe.batch_size, shuffle=True, num_workers=workers,
-                      persistent_workers=workers > 0, pin_memory=pin_memory)
+def bench(root, device: torch.device, epochs: int = 2, fast: bool = False) -> float:
+    recipe = get_recipe("iteration3")
+    print(f"bench: {recipe.name}, {epochs} epoch(s) each, device {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads{' (FAST MODE: a smoke test, not a measurement)' if fast else ''}")
+    base = _baseline_epochs(root, device, epochs, recipe, fast)
+    start = time.perf_counter()
+    data = load_mnist(root, device, fast=fast)
+    print(f"mnistlib  load to {device}: {time.perf_counter() - start:.2f} s (once)")
+    run = fit(recipe, data, seed=0, epochs=epochs, progress=False, log=None)
+    for h in run.history:
+        print(f"mnistlib  epoch {h['epoch']}: {h['seconds']:6.2f} s  (test acc {h['test_acc']:.2f})")
+    b, m = statistics.median(base), statistics.median(h["seconds"] for h in run.history)
+    print(f"median seconds per epoch (train + test): baseline {b:.2f}, mnistlib {m:.2f}; "
+          f"15 epochs: baseline {15 * b / 60:.1f} min, mnistlib {15 * m / 60:.1f} min")
+    print(f"speed-up: {b / m:.2f}x")
+    return b / m
 
 
 def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[float]:
-    """The conventional loop, with the conventional GPU settings (pinned memory, non-blocking
+    """The conventional pipeline (the same augmentation parameters, from the same recipe; fast: the
+    first images only) and loop, with the conventional GPU settings (pinned memory, non-blocking
     copies, counts kept on the device until the epoch ends), so a GPU speed-up is not inflated."""
     from torchvision import datasets, transforms
-    limit = FAST_IMAGES if fast else None
-    pin = device.type == "cuda"
-    train = baseline_loader(root, recipe, limit=limit, pin_memory=pin)
-    test = datasets.MNIST(prepare_root(root), train=False,
-                          transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]))
-    if limit is not None:
-        test = Subset(test, range(limit))
-    test = DataLoader(test, batch_size=EVAL_BATCH, num_workers=2, pin_memory=pin)
+    normalise = [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]
+    augment = transforms.RandomAffine(recipe.rotate, translate=(recipe.translate, recipe.translate),
+                                      scale=(1 - recipe.scale, 1 + recipe.scale) if recipe.scale else None)
+    loaders = []
+    for train, steps, batch in ((True, [augment, *normalise], recipe.batch_size), (False, normalise, EVAL_BATCH)):
+        images = datasets.MNIST(prepare_root(root), train=train, transform=transforms.Compose(steps))
+        loaders.append(DataLoader(Subset(images, range(FAST_IMAGES)) if fast else images, batch_size=batch,
+                                  shuffle=train, num_workers=2, persistent_workers=train, pin_memory=device.type == "cuda"))
+    train, test = loaders
     torch.manual_seed(0)
     model = recipe.build().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
@@ -71,8 +66,7 @@ def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[floa
         start = time.perf_counter()
         model.train()
         for x, y in train:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -87,91 +81,59 @@ def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[floa
     return seconds
 
 
-def bench(root, device: torch.device, epochs: int = 2, fast: bool = False) -> float:
-    recipe = get_recipe("iteration3")
-    print(f"bench: {recipe.name}, {epochs} epoch(s) each, device {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads{' (FAST MODE: a smoke test, not a measurement)' if fast else ''}")
-    base = _baseline_epochs(root, device, epochs, recipe, fast)
-    start = time.perf_counter()
-    data = load_mnist(root, device, fast=fast)
-    print(f"mnistlib  load to {device}: {time.perf_counter() - start:.2f} s (once)")
-    run = fit(recipe, data, seed=0, epochs=epochs, progress=False, log=None)
-    ours = [h["seconds"] for h in run.history]
-    for h in run.history:
-        print(f"mnistlib  epoch {h['epoch']}: {h['seconds']:6.2f} s  (test acc {h['test_acc']:.2f})")
-    b, m = statistics.median(base), statistics.median(ours)
-    print(f"median seconds per epoch (train + test): baseline {b:.2f}, mnistlib {m:.2f}; "
-          f"15 epochs: baseline {15 * b / 60:.1f} min, mnistlib {15 * m / 60:.1f} min")
-    print(f"speed-up: {b / m:.2f}x")
-    return b / m
-
-
-def bench_study(root, epochs: int = 2, seeds: str = "0-4") -> float:
-    jobs = cpu_cores()  # what `study` uses by default on a CPU
-    print(f"bench --study: iteration5, seeds {seeds}, {epochs} epoch(s) each, {jobs} CPU cores, torch {torch.__version__}")
-    seconds = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, extra in (("one at a time", ["--jobs", "1", "--threads", str(jobs)]), (f"{jobs} jobs", ["--jobs", str(jobs)])):
-            cmd = [sys.executable, "-m", "mnistlib", "study", "iteration5", "--seeds", seeds, "--epochs", str(epochs),
-                   "--stack", "1",
-                   "--device", "cpu", "--runs-dir", os.path.join(tmp, label.replace(" ", "-")), *extra]
-            if root:
-                cmd += ["--data-root", str(root)]
-            start = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True)
-            seconds[label] = time.perf_counter() - start
-            print(f"{label:<14} {seconds[label]:7.1f} s   ({' '.join(cmd[3:])})")
-    ratio = seconds["one at a time"] / seconds[f"{jobs} jobs"]
-    print(f"speed-up: {ratio:.2f}x")
-    return ratio
+def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), k: int = 5, processes: int = 2,
+                epochs: int = 1, images: int | None = None, study: bool = False) -> dict:
+    """Seconds per seed-epoch of the ways to train many seeds, measured side by side in one run: one
+    at a time, `processes` at a time (study --jobs), K stacked in one process (mnistlib.stack), K
+    stacked in each of `processes` processes; one thread per process, timed from when every process
+    has its data. `study`: the ways `study` trains 5 seeds of iteration 5 instead, one process on
+    `processes` threads or `processes` processes, each timed end to end (start-up and loading included)."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+    jobs = f"{processes} processes (study --jobs {processes})"
+    if study:  # each way: (processes, seeds in all, stacked?, threads per process)
+        names, ways = ("iteration5",), {f"one at a time, {processes} threads": (1, 5, False, processes),
+                                        jobs: (processes, 5, False, 1)}
+    else:
+        ways = {"one seed at a time": (1, 1, False, 1), jobs: (processes, processes, False, 1),
+                f"{k} stacked, one process": (1, k, True, 1),
+                f"{k} stacked x {processes} processes": (processes, k * processes, True, 1)}
+    print(f"bench --{'study' if study else 'seeds'}: {', '.join(names)}, {epochs} epoch(s) of {images or 60_000:,} "
+          f"training images, device {device}, torch {torch.__version__}")
+    out = {}
+    for name in names:
+        for way, (procs, seeds, stacked, threads) in ways.items():
+            start, procs = time.perf_counter(), min(procs, seeds)
+            if procs == 1 and not study:  # in this process
+                seconds = _train_seeds(root, name, list(range(seeds)), stacked, epochs, images, str(device), threads)
+            else:
+                with mp.Manager() as manager, ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pool:
+                    barrier = manager.Barrier(procs)
+                    tasks = [pool.submit(_train_seeds, root, name, list(range(seeds))[p::procs], stacked, epochs,
+                                         images, str(device), threads, barrier) for p in range(procs)]
+                    seconds = max(task.result() for task in tasks)
+            out[name, way] = (time.perf_counter() - start if study else seconds) / (seeds * epochs)
+            print(f"{name}  {way:<34} {out[name, way]:6.2f} s per seed-epoch")
+        base, rivals = ([*ways][0], [jobs]) if study else (jobs, [w for w in ways if ways[w][2]])
+        best = min(rivals, key=lambda w: out[name, w])
+        print(f"{name}  speed-up of {best} over {base}: {out[name, base] / out[name, best]:.2f}x")
+    return out
 
 
 def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, images: int | None, device: str,
-                 barrier=None) -> float:
-    """One worker of bench_seeds: train `seeds` (stacked as one network, or one after another)
-    on one thread and return the seconds of their epochs, counted from when every worker is ready."""
-    from ..stack import fit_many
-    torch.set_num_threads(1)
+                 threads: int, barrier=None) -> float:
+    """One process of bench_seeds: train `seeds` (stacked as one network, or one after another) on
+    `threads` threads; the seconds of their epochs, counted from when every process is ready."""
+    torch.set_num_threads(threads)
     tune(torch.device(device))
     data = load_mnist(root, device, fast=False)
     data.train_x, data.train_y = data.train_x[:images], data.train_y[:images]
     recipe = get_recipe(name)
     if barrier is not None:
-        barrier.wait()  # every worker trains at the same time, as in a study
+        barrier.wait()  # every process trains at the same time, as in a study
     if stacked:
-        runs = fit_many(recipe, data, seeds, epochs, progress=False, log=None)
-        return sum(h["seconds"] for h in runs[0].history)
+        return sum(h["seconds"] for h in fit_many(recipe, data, seeds, epochs, progress=False, log=None)[0].history)
     return sum(h["seconds"] for s in seeds for h in fit(recipe, data, s, epochs, progress=False, log=None).history)
-
-
-def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), k: int = 5, processes: int = 2,
-                epochs: int = 1, images: int | None = None) -> dict:
-    """Seconds per seed-epoch, measured side by side in one run, of the ways to train many seeds:
-    one at a time, `processes` at a time (study --jobs), K stacked in one process (mnistlib.stack),
-    and K stacked in each of `processes` processes. One thread per process."""
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
-    ways = {"one seed at a time": (1, 1, False), f"{processes} processes (study --jobs {processes})": (processes, 1, False),
-            f"{k} stacked, one process": (1, k, True), f"{k} stacked x {processes} processes": (processes, k, True)}
-    print(f"bench --seeds: {', '.join(names)}, {epochs} epoch(s) of {images or 60_000:,} training images, "
-          f"one thread per process, device {device}, torch {torch.__version__}")
-    ctx, out = mp.get_context("spawn"), {}
-    for name in names:
-        for way, (procs, per, stacked) in ways.items():
-            if procs == 1:  # here, on one thread
-                seconds = _train_seeds(root, name, list(range(per)), stacked, epochs, images, str(device))
-            else:
-                with mp.Manager() as manager, ProcessPoolExecutor(procs, mp_context=ctx) as pool:
-                    barrier = manager.Barrier(procs)
-                    tasks = [pool.submit(_train_seeds, root, name, list(range(p * per, (p + 1) * per)), stacked,
-                                         epochs, images, str(device), barrier) for p in range(procs)]
-                    seconds = max(t.result() for t in tasks)
-            out[name, way] = seconds / (procs * per * epochs)
-            print(f"{name}  {way:<34} {out[name, way]:6.2f} s per seed-epoch")
-        base = out[name, f"{processes} processes (study --jobs {processes})"]
-        best = min((w for w in ways if ways[w][2]), key=lambda w: out[name, w])
-        print(f"{name}  speed-up of {best} over study --jobs {processes}: {base / out[name, best]:.2f}x")
-    return out
 
 
 MOST_STACKED = 16  # the largest K choose_stack measures
@@ -185,8 +147,7 @@ def choose_stack(job, most: int, steps: int = 3) -> dict[int, float]:
         return {1: 0.0}
     if job.threads:
         torch.set_num_threads(job.threads)
-    device, b = torch.device(job.device), job.recipe.batch_size
-    seconds = {}
+    device, b, seconds = torch.device(job.device), job.recipe.batch_size, {}
     for k in range(1, min(most, MOST_STACKED) + 1):
         model = stack([job.recipe.build() for _ in range(k)]).to(device, memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)

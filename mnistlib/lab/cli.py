@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import ast
 import errno
+import re
 import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from . import records
 from .commands import (cmd_bench, cmd_colab, cmd_figures, cmd_list, cmd_notebooks, cmd_study, cmd_summary, cmd_table,
                        cmd_train)
 from ..errors import Refusal
@@ -27,6 +27,8 @@ from ..recipes import RECIPES, Recipe, check_field, get_recipe
 from .runner import stop_once
 
 SETTABLE = [f.name for f in fields(Recipe) if f.name not in ("name", "summary", "reported")]
+MAX_SEED = 2**32 - 1  # seeds are whole numbers 0..MAX_SEED
+MAX_SEEDS = 100       # seeds in one study
 
 
 class Parser(argparse.ArgumentParser):
@@ -72,10 +74,30 @@ def _epochs(text: str) -> int:
     return int(text)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0-4,10-12' and '3' work too; at most MAX_SEEDS seeds."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d{1,20})\s*(?:-\s*(\d{1,20})\s*)?", part)
+        if not m or (m[2] is not None and int(m[2]) < int(m[1])):
+            raise Refusal(f"bad seed list {text!r}: use e.g. 0-4 or 0,2,5 or 0-4,10-12")
+        lo, hi = check_seed(int(m[1])), check_seed(int(m[2] or m[1]))
+        if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+            raise Refusal(f"seed list {text!r} has more than {MAX_SEEDS} seeds; study them in parts")
+        seeds.update(range(lo, hi + 1))
+    return sorted(seeds)
+
+
+def check_seed(seed) -> int:
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        raise Refusal(f"a seed is a whole number from 0 to {MAX_SEED:,}, got {seed!r}")
+    return seed
+
+
 _recipe = _argument(get_recipe)
 _epochs = _argument(_epochs)
-_seeds = _argument(records.parse_seeds)
-_seed = _argument(lambda text: records.check_seed(_whole(text)))
+_seeds = _argument(parse_seeds)
+_seed = _argument(lambda text: check_seed(_whole(text)))
 
 
 def _override(text: str) -> tuple[str, object]:
@@ -125,19 +147,21 @@ def parser() -> Parser:
                         help="where records go (default: runs/ in the repository, ignored by git); the committed "
                         "evidence is written only with --runs-dir figures/runs")
         sp.add_argument("--overwrite", action="store_true",
-                        help="replace an existing record even if it was made with another recipe, epoch count or "
-                        "fast mode (a re-make of the same run replaces it without this)")
+                        help="replace an existing record even if it holds another run (recipe, epoch count, split or "
+                        "fast mode); a re-make of the same run replaces it without this; a file that is no record "
+                        "is never replaced")
         sp.add_argument("--over-budget", action="store_true",
                         help=f"allow a layer list over the series' {BUDGET:,}-parameter budget (exploration only)")
         sp.add_argument("--deterministic", action="store_true",
                         help="CUDA: deterministic cuDNN and torch algorithms (slower); default: cuDNN benchmark mode")
         common(sp)
 
-    partial_note = ("After each epoch the run so far is in <record>.partial; after Ctrl-C that file keeps the "
-                    "finished epochs, and the complete record is written only at the end.")
+    partial_note = ("After each epoch the run so far is in <record>.partial (<record>.2.partial, ... if that exists: "
+                    "each run's is its own); after Ctrl-C, SIGTERM or a crash it keeps the finished epochs, and the "
+                    "complete record replaces it at the end.")
     t = sub.add_parser("train", help="train one iteration, one seed; writes a JSON run record",
                        description="Train one seed of an iteration and write its run record. " + partial_note)
-    t.add_argument("--seed", type=_seed, default=0, help=f"0 to {records.MAX_SEED:,} (default 0)")
+    t.add_argument("--seed", type=_seed, default=0, help=f"0 to {MAX_SEED:,} (default 0)")
     t.add_argument("--out", type=Path, default=None,
                    help="record file (default: RUNS_DIR/[validation/]NAME[+CHANGES]-seedS.json)")
     training(t)
@@ -146,7 +170,7 @@ def parser() -> Parser:
     st = sub.add_parser("study", help="train several seeds (in parallel with --jobs), print mean ± std",
                         description="Train several seeds of an iteration, one record each, then print the final-epoch "
                         "mean ± std and draw the seeds plot beside the records. " + partial_note)
-    st.add_argument("--seeds", type=_seeds, default=records.parse_seeds("0-4"), help="e.g. 0-4 or 0-4,10-12")
+    st.add_argument("--seeds", type=_seeds, default=parse_seeds("0-4"), help="e.g. 0-4 or 0-4,10-12")
     st.add_argument("--jobs", type=_positive, default=None,
                     help="seeds trained at once, each in its own process with one thread (default: one per CPU "
                     "core; 1 on a GPU); records are identical to one-at-a-time runs with one thread and the same "

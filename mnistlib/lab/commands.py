@@ -5,13 +5,12 @@ function per command (cmd_NAME), each given the parsed arguments and returning t
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import replace
 
 import torch
 
 from . import records, tables
-from .bench import choose_stack, bench, bench_seeds, bench_study
+from .bench import choose_stack, bench, bench_seeds
 from .colab import set_repository
 from ..data import fast_mode
 from ..errors import Refusal
@@ -22,7 +21,7 @@ from ..paths import NOTEBOOKS, RUNS_DIR, TEACHER_RUNS
 from ..recipes import RECIPES, literal, teacher_recipes
 from .remake import normalise_file, remake
 from ..rf import format_rf_table, receptive_field
-from .runner import Job, check_outputs, complete_record, load, run_seeds, train_one
+from .runner import Job, check_outputs, complete_record, run_seeds
 
 
 def _job(args) -> Job:
@@ -63,7 +62,7 @@ def cmd_train(args):
     job = _job(args)
     out = args.out or records.record_path(job.recipe, args.seed, args.runs_dir, job.split, job.epochs_asked, job.fast)
     check_outputs(job, [args.seed], [out])
-    record = train_one(job, load(job), args.seed, out, progress=sys.stderr.isatty())
+    record, = run_seeds(job, [args.seed], [out])
     return 130 if record["interrupted"] else 1 if record["diverged"] else 0
 
 
@@ -94,10 +93,10 @@ def cmd_study(args):
     if any(r["interrupted"] for r in runs):
         print("interrupted: the records of the seeds finished before are kept")
         return 130
-    if any(r["diverged"] for r in runs):
-        print(f"diverged: seed(s) {records.format_seeds([r['seed'] for r in runs if r['diverged']])}; no summary")
+    if any(r.get("diverged") for r in runs):
+        print(f"diverged: seed(s) {records.format_seeds([r['seed'] for r in runs if r.get('diverged')])}; no summary")
         return 1
-    print(tables.format_summary(tables.summarize(runs), job.split))
+    print(tables.format_seed_stats(tables.seed_stats(runs), job.split))
     if all(records.why_not_a_result(r) is None for r in runs):  # results: redraw the iteration's seeds plot
         from ..plots import save
         from .plots_results import plot_seeds
@@ -132,10 +131,9 @@ def cmd_figures(args):
 
 
 def cmd_bench(args):
-    if args.study:
-        bench_study(args.data_root, args.epochs)
-    elif args.seeds:
-        bench_seeds(args.data_root, pick_device(args.device), k=args.stack, processes=cpu_cores(), epochs=args.epochs)
+    if args.study or args.seeds:  # --study: on the CPU, where study --jobs runs a process per core
+        bench_seeds(args.data_root, torch.device("cpu") if args.study else pick_device(args.device), k=args.stack,
+                    processes=cpu_cores(), epochs=args.epochs, study=args.study)
     else:
         if args.threads:
             torch.set_num_threads(args.threads)

@@ -5,13 +5,14 @@ mnistlib.plots.show and save."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from ..plots import SMALL, TITLE, _finish
 from ..recipes import RECIPES
 from ..paths import RUNS_DIR
 from .records import format_seeds, read_records, validation_dir, why_not_a_result
-from .tables import split_held_out, summarize
+from .tables import seed_stats, split_held_out
 
 
 def plot_seeds(records: list[dict], title: str | None = None):
@@ -20,7 +21,7 @@ def plot_seeds(records: list[dict], title: str | None = None):
     are drawn as hollow markers and kept out of that mean."""
     tuning, held_out = split_held_out(records)
     held = {r["seed"] for r in held_out}
-    s = summarize(tuning or records)
+    s = seed_stats(tuning or records)
     fig, (curves, late, finals) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
     last = max(len(r["history"]) for r in records)
     for r in records:
@@ -55,41 +56,57 @@ def plot_seeds(records: list[dict], title: str | None = None):
            f"{format_seeds(s['seeds'])}: {s['final_mean']:.2f} ± {s['final_std']:.2f} (min {s['final_min']:.2f}, "
            f"max {s['final_max']:.2f})")
     if tuning and held_out:
-        h = summarize(held_out)
+        h = seed_stats(held_out)
         alt += f"; held-out seeds {format_seeds(h['seeds'])}: {h['final_mean']:.2f} ± {h['final_std']:.2f}"
     count = f"{len(tuning)} seeds" + (f" + {len(held_out)} held out" if tuning and held_out else "")
     return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {count}", alt)
 
 
-def _label_points(ax, points: list[tuple[float, float, str, str]], fontsize: int = 8) -> None:
-    """Label each (x, y, text, colour) point beside it, trying a few places around it and taking
-    the first whose box overlaps no label placed before and no other point."""
-    ax.figure.canvas.draw()  # the data-to-pixel transform, with the axes' final limits
-    to_px = ax.transData.transform
+def _label_points(ax, points: list[tuple[float, float, str, str]], bars=(), rules=(), avoid=(),
+                  fontsize: int = 8) -> None:
+    """Label each (x, y, text, colour) point beside it: of a dozen places around it, the first whose
+    box stays inside the axes and clear of every point, every label placed before, every error bar
+    (x, low, high) in `bars`, every horizontal line at a y in `rules` and every artist in `avoid`
+    (a legend); failing that, the place that overlaps least, still inside."""
+    fig = ax.figure
+    fig.canvas.draw()  # the data-to-pixel transform, with the axes' final limits
+    renderer, to_px, cap = fig.canvas.get_renderer(), ax.transData.transform, 4 * fig.dpi / 72 + 2
+    frame = ax.get_window_extent(renderer)
     dots = [to_px((x, y)) for x, y, _, _ in points]
-    boxes = []
-    char, line = fontsize * 0.6 * ax.figure.dpi / 72, fontsize * 1.3 * ax.figure.dpi / 72
+    taken = [(qx - 4, qy - 4, qx + 4, qy + 4) for qx, qy in dots]
+    for x, low, high in bars:
+        (bx, by0), (_, by1) = to_px((x, low)), to_px((x, high))
+        taken.append((bx - cap, by0 - 1, bx + cap, by1 + 1))
+    taken += [(frame.x0, to_px((0, y))[1] - 1, frame.x1, to_px((0, y))[1] + 1) for y in rules]
+    taken += [tuple(artist.get_window_extent(renderer).extents) for artist in avoid]
+
+    def overlap(a, b):
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
     for (x, y, text, colour), (px, py) in zip(points, dots):
-        width = char * len(text)
-        for dx, dy in ((7, 3), (7, -line - 2), (-width - 7, 3), (-width - 7, -line - 2), (7, line + 4),
-                       (7, -2 * line - 6), (-width / 2, line + 6), (-width / 2, -2 * line - 6)):
-            box = (px + dx, py + dy, px + dx + width, py + dy + line)
-            clear = all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in boxes)
-            if clear and not any(box[0] - 3 <= qx <= box[2] + 3 and box[1] - 3 <= qy <= box[3] + 3 for qx, qy in dots):
-                break
-        boxes.append(box)
-        ax.annotate(text, (x, y), xytext=(dx * 72 / ax.figure.dpi, dy * 72 / ax.figure.dpi), textcoords="offset points",
-                    fontsize=fontsize, color=colour)
+        probe = ax.text(0, 0, text, fontsize=fontsize)
+        w, h = probe.get_window_extent(renderer).width, probe.get_window_extent(renderer).height
+        probe.remove()
+        places = [(7, -h / 2), (7, 4), (7, -h - 4), (-w - 7, -h / 2), (-w - 7, 4), (-w - 7, -h - 4), (-w / 2, 7),
+                  (-w / 2, -h - 7), (7, h + 6), (7, -2 * h - 6), (-w - 7, h + 6), (-w - 7, -2 * h - 6)]
+        boxes = [(px + dx, py + dy, px + dx + w, py + dy + h) for dx, dy in places]
+        inside = [frame.x0 + 2 <= b[0] and b[2] <= frame.x1 - 2 and frame.y0 + 2 <= b[1] and b[3] <= frame.y1 - 2
+                  for b in boxes]
+        best = min(range(len(places)), key=lambda i: (not inside[i], sum(overlap(boxes[i], t) for t in taken), i))
+        taken.append(boxes[best])
+        dx, dy = places[best]
+        ax.annotate(text, (x, y), xytext=(dx * 72 / fig.dpi, dy * 72 / fig.dpi), textcoords="offset points",
+                    fontsize=fontsize, color=colour, ha="left", va="bottom")
 
 
 def plot_comparison(records_by_name: dict[str, list[dict]]):
     """All iterations: mean test curve over seeds (every epoch, the late ones enlarged in an
     inset), and params vs final-epoch accuracy (± std), with the write-up's single best-epoch
-    claims as hollow grey markers, each labelled as the write-up's. Tuning seeds only: held-out
-    seeds are reported beside them, not mixed in."""
+    claims as hollow grey markers, each labelled as the write-up's; every label inside the frame
+    and off the error bars. Tuning seeds only: held-out seeds are reported beside them, not mixed in."""
     fig, (curves, scatter) = plt.subplots(1, 2, figsize=(12, 4.8))
     late = curves.inset_axes([0.4, 0.1, 0.57, 0.5])
-    labels, lows = [], []
+    labels, lows, bars = [], [], []
     for name, records in records_by_name.items():
         records = split_held_out(records)[0]
         if not records:
@@ -99,13 +116,14 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
         line, = curves.plot(epochs, mean, "o-", ms=3, label=name)
         late.plot(epochs[7:], mean[7:], "o-", ms=2, color=line.get_color())
         lows.append(min(mean))
-        s = summarize(records)
+        s = seed_stats(records)
         scatter.errorbar(s["params"], s["final_mean"], yerr=s["final_std"], fmt="o", capsize=4, color=line.get_color())
         labels.append((s["params"], s["final_mean"], name, line.get_color()))
+        bars.append((s["params"], s["final_mean"] - s["final_std"], s["final_mean"] + s["final_std"]))
         claim = RECIPES[name].reported if name in RECIPES else {}
         if "best_test_acc" in claim:
             scatter.plot(claim["params"], claim["best_test_acc"], "o", mfc="none", color="grey")
-            labels.append((claim["params"], claim["best_test_acc"], f"write-up's {name} (best epoch, one run)", "grey"))
+            labels.append((claim["params"], claim["best_test_acc"], f"write-up's {name}", "grey"))
     curves.set(xlabel="epoch", ylabel="test accuracy (%), mean over seeds")
     curves.set_title("test accuracy, every epoch", fontsize=TITLE)
     curves.set_ylim(min(lows) - 0.5, 100)
@@ -115,15 +133,19 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     scatter.set_title("size vs accuracy (mean ± std over seeds)", fontsize=TITLE)
     xs = [x for x, _, _, _ in labels]
     spread = max(xs) - min(xs) or max(xs)  # one point: room around it all the same
-    scatter.set_xlim(min(xs) - 0.25 * spread, max(xs) + 0.35 * spread)
+    scatter.set_xlim(min(xs) - 0.25 * spread, max(xs) + 0.5 * spread)  # room for a label right of the last
     for ax in (curves, late, scatter):
         ax.axhline(99.4, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
+    claims = [Line2D([], [], marker="o", mfc="none", color="grey", ls="none",
+                     label="the write-up's claim: best epoch, one run"),
+              Line2D([], [], color="grey", lw=0.8, ls=":", label="the 99.4% target")]
+    key = scatter.legend(handles=claims if len(labels) > len(bars) else claims[1:], fontsize=SMALL - 1, loc="best")
     handles, names = curves.get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=SMALL, frameon=False)
     fig = _finish(fig, "", f"mean test accuracy per epoch, and parameters against final-epoch test accuracy, for "
                   f"{', '.join(names)}; grey circles: the write-up's best-epoch claims", legend_below=0.06)
-    _label_points(scatter, labels)  # after the layout, which would move the axes under the labels
+    _label_points(scatter, labels, bars, [99.4], [key])  # after the layout, which would move the axes under the labels
     return fig
 
 
@@ -147,11 +169,11 @@ def plot_variant(runs, runs_dir=RUNS_DIR):
                     va="center")
     mean_v = sum(variant.values()) / len(variant)
     if base:
-        b = summarize(sorted(base.values(), key=lambda r: r["seed"]))
+        b = seed_stats(sorted(base.values(), key=lambda r: r["seed"]))
         ax.errorbar([-0.15], [b["final_mean"]], [b["final_std"]], fmt="s", color="C0", capsize=4,
                     label="the recipe: mean ± std over these seeds")
         ax.legend(fontsize=SMALL, loc="lower left")
-        gain = mean_v - sum(base[s]["final_test_acc"] for s in base) / len(base)
+        gain = sum(variant[s] - base[s]["final_test_acc"] for s in base) / len(base)  # over the seeds both have
         verdict = (f"{gain:+.2f} on seeds {format_seeds(sorted(base))}, "
                    + ("more than" if len(base) > 1 and gain > b["final_std"] else "not more than")
                    + f" the recipe's seed std {b['final_std']:.2f}")

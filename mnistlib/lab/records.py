@@ -1,26 +1,24 @@
-"""Run records on disk: where each is kept and under what name, how it is written and read back,
-and the one rule for what is a result.
-
-Two folders hold records, each with the same layout (test-set runs at the top, validation-split
-runs in `validation/`):
+"""Run records on disk: their names, the one way each is written (`save_record`) and read back
+(`read_record`, which refuses in one line naming the file one that is not whole and consistent),
+and the one rule for what is a result (`why_not_a_result`).
 
     figures/runs/   the committed evidence behind README and the notebooks; written only when
                     asked for by name (`--runs-dir figures/runs`)
     runs/           the default for `train` and `study`: your own runs (git ignores it)
 
-A record is one JSON file (schema: mnistlib.train.Run.record). Whether a record or a run counts
-as a result is decided in one place, `why_not_a_result`: a complete, full-mode run on the test
-set of today's registered recipe; tables (tables.py), figures, notebooks, the CLI and the tests
-all ask it.
+Each holds test-set runs at the top, validation-split runs in `validation/`; one JSON file per
+run (schema: mnistlib.train.Run.record). RUN says which run a record is: runs that differ never
+share a name, and a folder holds each run once.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import re
 import secrets
-import tempfile
+import stat
+from itertools import count
 from pathlib import Path
 
 try:
@@ -31,26 +29,26 @@ except ImportError:  # Windows: the check still runs at write time, without the 
 from ..errors import Refusal
 from ..paths import FIGURES, RUNS_DIR, USER_RUNS_DIR
 from ..recipes import changes, slug
-from ..train import SCHEMA
+from ..train import SCHEMA, default_epochs
 
-MAX_SEED = 2**32 - 1  # seeds are whole numbers 0..MAX_SEED
-MAX_SEEDS = 100       # seeds in one study
-FIELDS = {            # what every schema-2 record holds, and the type of each
+RUN = ("recipe", "seed", "epochs_asked", "fast_mode", "evaluated_on")  # the fields that say which run a record is
+FIELDS = {  # what every record holds, and the type of each
     "schema": int, "iteration": str, "params": int, "seed": int, "evaluated_on": str, "epochs_asked": int,
     "epochs": int, "interrupted": bool, "fast_mode": bool, "recipe": dict, "history": list,
-    "final_test_acc": (float, int, type(None)), "best_test_acc": (float, int, type(None)),
+    "final_test_acc": (float, int), "best_test_acc": (float, int),
 }
+EPOCH = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}  # each history entry
+MEMBER = {"iteration", "seed", "evaluated_on", "epochs", "final_test_acc", "seconds", "recipe"}  # each teacher member
 
 
 def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test", epochs: int | None = None,
                 fast: bool = False) -> Path:
-    """runs_dir/[validation/]<slug>[-fast | -<E>of<N>epochs]-seed<S>.json: the slug names a
-    variant's changes, and a fast-mode run or one of another length than its recipe's is named
-    apart, so it never meets the full run's record."""
-    folder = split_dir(runs_dir, split)
-    epochs = epochs or recipe.epochs
-    kind = "-fast" if fast else f"-{epochs}of{recipe.epochs}epochs" if epochs != recipe.epochs else ""
-    return folder / f"{slug(recipe.to_dict())}{kind}-seed{seed}.json"
+    """runs_dir/[validation/]<slug>[-fast][-<E>of<N>epochs]-seed<S>.json: the slug names a variant's
+    changes, the rest the mode and an epoch count other than the mode's default, so runs that differ
+    (RUN) never share a name."""
+    epochs = epochs or default_epochs(recipe, fast)
+    kind = ("-fast" if fast else "") + (f"-{epochs}of{recipe.epochs}epochs" if epochs != default_epochs(recipe, fast) else "")
+    return split_dir(runs_dir, split) / f"{slug(recipe.to_dict())}{kind}-seed{seed}.json"
 
 
 def split_dir(runs_dir: Path, split: str) -> Path:
@@ -63,34 +61,18 @@ def validation_dir(runs_dir: Path) -> Path:
 
 
 def partial_path(path: Path) -> Path:
-    """<record>.partial: the epochs so far of a run that trains, was interrupted or diverged."""
-    return path.with_name(path.name + ".partial")
+    """Where a run of the record `path` keeps its epochs so far: the first of <record>.partial,
+    <record>.2.partial, ... that does not exist yet (a run's .partial is its own, never shared)."""
+    for i in count(1):
+        partial = path.with_name(f"{path.name}.partial" if i == 1 else f"{path.name}.{i}.partial")
+        if not os.path.lexists(partial):
+            return partial
 
 
 def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
     """Where figures made from runs_dir go: figures/ for the committed records, else runs_dir
     itself, so a study run elsewhere never overwrites the committed figures."""
     return FIGURES if Path(runs_dir).resolve() == RUNS_DIR.resolve() else Path(runs_dir)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '0-4,10-12' and '3' work too; at most MAX_SEEDS seeds."""
-    seeds: set[int] = set()
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d{1,20})\s*(?:-\s*(\d{1,20})\s*)?", part)
-        if not m or (m[2] is not None and int(m[2]) < int(m[1])):
-            raise Refusal(f"bad seed list {text!r}: use e.g. 0-4 or 0,2,5 or 0-4,10-12")
-        lo, hi = check_seed(int(m[1])), check_seed(int(m[2] or m[1]))
-        if hi - lo + 1 + len(seeds) > MAX_SEEDS:
-            raise Refusal(f"seed list {text!r} has more than {MAX_SEEDS} seeds; study them in parts")
-        seeds.update(range(lo, hi + 1))
-    return sorted(seeds)
-
-
-def check_seed(seed) -> int:
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
-        raise Refusal(f"a seed is a whole number from 0 to {MAX_SEED:,}, got {seed!r}")
-    return seed
 
 
 def format_seeds(seeds: list[int]) -> str:
@@ -106,26 +88,22 @@ def format_seeds(seeds: list[int]) -> str:
 
 
 def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Path | None:
-    """Keep a run (mnistlib.train.Run) from a notebook as a record in runs_dir, named like the
-    CLI's (runs/[validation/]NAME[+CHANGES][-EofNepochs]-seedS.json; an interrupted or diverged
-    run: that + .partial). A fast-mode run is not kept (None)."""
-    if run.fast:
+    """Keep a run (mnistlib.train.Run) from a notebook as a record in runs_dir, named like the CLI's;
+    an interrupted or diverged run goes to a .partial of its own (partial_path). A fast-mode run, or
+    one without a finished epoch, is not kept (None)."""
+    if run.fast or not run.history:
         return None
-    record = run.record()
     path = record_path(run.recipe, run.seed, runs_dir, run.split, run.epochs_asked)
-    if run.interrupted or run.diverged:  # like the CLI: the finished epochs, beside any complete record
-        path = partial_path(path)
-    save_record(record, path, overwrite)
-    return path
+    if run.interrupted or run.diverged:
+        return save_record(run.record(), partial_path(path), new=True)
+    return save_record(run.record(), path, overwrite)
 
 
-def save_record(record: dict, path: str | Path, overwrite: bool = True) -> None:
-    """Write strict JSON atomically: into a temporary file beside it, then renamed, so an
-    interrupted or failing write (a full disk) leaves the old file byte for byte and no
-    temporary file. Readable like any other file the user writes (0666 less the umask, applied
-    by the OS as it creates the file). overwrite=False: the no-replace rule (check_replaceable)
-    is checked as the file is written, under a lock on its folder, so two processes never
-    replace each other's records; a refusal raises Refusal and writes nothing."""
+def save_record(record: dict, path: str | Path, overwrite: bool = False, new: bool = False) -> Path:
+    """Write `record` to `path` as strict JSON, atomically (a temporary file beside it, renamed into
+    place: a failed write leaves what was there), readable like any file the user writes. It replaces
+    only a record of the same run, with `overwrite` any record, with `new` nothing (a run claims its
+    .partial so): check_target, under a lock on the folder, so no two writers replace each other."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -134,11 +112,13 @@ def save_record(record: dict, path: str | Path, overwrite: bool = True) -> None:
             json.dump(record, f, indent=1, allow_nan=False)
             f.write("\n")
         with _folder_locked(path.parent):
-            if not overwrite:
-                check_replaceable(path, record)
+            if new and os.path.lexists(path):
+                raise Refusal(f"{path} was made by another run meanwhile; not replacing it")
+            check_target(path, record, overwrite)
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
 
 
 @contextlib.contextmanager
@@ -155,38 +135,23 @@ def _folder_locked(folder: Path):
         os.close(fd)  # releases the lock
 
 
-def check_replaceable(path: Path, record: dict) -> None:
-    """A record may only be replaced by a re-make: the same recipe, epochs asked and fast mode.
-    Anything else is refused, in one line naming the file and the flag that overrides."""
-    path = Path(path)
-    if not path.is_file():
+def check_target(path: Path, record: dict, overwrite: bool = False) -> None:
+    """Refuse, in one line naming it, to put a record of `record`'s run (its RUN fields suffice) at
+    `path` over anything but a regular file holding a record, or over a record of another run
+    unless `overwrite` (which replaces only records)."""
+    if not os.path.lexists(path):
         return
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise Refusal(f"{path} is not a regular file (a folder, link or device): a record never replaces it; "
+                      "choose another --out or --runs-dir")
     try:
         old = read_record(path)
     except Refusal as e:
-        raise Refusal(f"{e}; not replacing it (choose another --runs-dir or --out, or pass --overwrite)") from None
-    differs = [key for key in ("recipe", "seed", "epochs_asked", "fast_mode", "evaluated_on") if old.get(key) != record[key]]
-    if old.get("schema") == SCHEMA and not old["interrupted"] and record.get("interrupted"):
-        differs.append("completeness (it is complete)")
-    if differs:
+        raise Refusal(f"{e}: not replacing it (choose another --out or --runs-dir)") from None
+    differs = [key for key in RUN if old[key] != record[key]]
+    if differs and not overwrite:
         raise Refusal(f"{path} holds a run with a different {', '.join(differs)}; not replacing it "
-                      f"(choose another --runs-dir or --out, or pass --overwrite)")
-
-
-def check_writable(path: Path) -> None:
-    """Fail now, in one line, if a record could not be written to `path` at the end of a run."""
-    path = Path(path)
-    if path.is_dir():
-        raise Refusal(f"--out {path} is a folder; give a file name such as {path / 'run.json'}")
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise Refusal(f"cannot write a record to {path}: {blocking} is a file, not a folder")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent):
-            pass
-    except OSError as e:
-        raise Refusal(f"cannot write a record to {path}: {e.strerror or e}") from None
+                      "(choose another --runs-dir or --out, or pass --overwrite)")
 
 
 def why_not_a_result(record, split: str = "test", registered: bool = True) -> str | None:
@@ -195,8 +160,6 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
     of any recipe, e.g. a variant on the validation split); else why not, in one line."""
     if not isinstance(record, dict):
         record = record.record()
-    if record.get("schema") != SCHEMA:
-        return f"SCHEMA {record.get('schema')}: not a schema-{SCHEMA} run record"
     epochs, asked, planned = record["epochs"], record["epochs_asked"], record["recipe"]["epochs"]
     if record.get("diverged"):
         return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
@@ -253,37 +216,61 @@ def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR) -> list[dic
 
 
 def read_records(runs_dir: Path):
-    """Every record in runs_dir (not its subfolders), in file-name order; the first file that is
-    no run record stops the reading, in one line naming it (no evidence is skipped quietly)."""
+    """Every record in runs_dir (not its subfolders), in file-name order, each read by read_record;
+    a file that is no consistent record, or a second file of a run (a copy), stops the reading in
+    one line naming it: no evidence is skipped quietly, none counted twice."""
     if not Path(runs_dir).is_dir():
         raise Refusal(f"no runs folder {runs_dir}")
+    seen = {}
     for path in sorted(Path(runs_dir).glob("*.json")):
-        yield read_record(path)
+        record = read_record(path)
+        first = seen.setdefault(json.dumps([record[key] for key in RUN], sort_keys=True), path)
+        if first != path:
+            raise Refusal(f"{first} and {path} hold the same run ({record['iteration']} seed {record['seed']}): a run "
+                          "counts once; move one away")
+        yield record
 
 
 def read_record(path: Path) -> dict:
-    """One record file; anything that is not a run record is refused in one line naming it."""
+    """One record file; anything that is not a whole, consistent schema-2 run record (the final
+    accuracy the last epoch's, the best the best epoch's, finite numbers, at least one epoch, its
+    iteration its recipe's name) is refused in one line naming it."""
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise Refusal(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
-    except json.JSONDecodeError as e:
-        raise Refusal(f"{path} is not valid JSON ({e}): move it away, or re-make it") from None
-    if not isinstance(record, dict) or "schema" not in record:
-        raise Refusal(f"{path} is not a run record (no schema): move it away, or re-make it")
-    if record["schema"] == SCHEMA:
-        wrong = [k for k, kind in FIELDS.items() if not isinstance(record.get(k), kind)]
-        recipe, history = record.get("recipe"), record.get("history")
-        if isinstance(recipe, dict) and not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("epochs"), int)):
-            wrong.append("recipe name or epochs")
-        if isinstance(history, list) and not all(isinstance(h, dict) and "test_acc" in h for h in history):
-            wrong.append("history entries")
-        member = {"iteration", "seed", "evaluated_on", "epochs", "final_test_acc", "seconds", "recipe"}
-        if not (isinstance(record.get("teacher", []), list) and
-                all(isinstance(m, dict) and member <= set(m) and isinstance(m["recipe"], dict) and
-                    isinstance(m["recipe"].get("epochs"), int) for m in record.get("teacher", []))):
-            wrong.append("teacher members")
-        if wrong:
-            raise Refusal(f"{path} is not a whole schema-{SCHEMA} record ({', '.join(wrong)} missing or of the "
-                          "wrong type): move it away, or re-make it")
+        record = json.loads(Path(path).read_text(), parse_constant=_finite, parse_float=_finite)
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: not JSON, or a number not finite
+        raise Refusal(f"{path} is not a readable JSON run record ({getattr(e, 'strerror', None) or e})") from None
+    why = _inconsistency(record)
+    if why:
+        raise Refusal(f"{path} is not a whole schema-{SCHEMA} run record ({why})")
     return record
+
+
+def _inconsistency(record) -> str | None:
+    """What is missing or inconsistent in a record read from JSON (all its numbers finite), if anything."""
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        return "no schema" if not isinstance(record, dict) or "schema" not in record else f"schema {record['schema']}"
+    wrong = [key for key, kind in FIELDS.items() if not isinstance(record.get(key), kind)]
+    if wrong:
+        return f"{', '.join(wrong)} missing or of the wrong type"
+    history, recipe, members = record["history"], record["recipe"], record.get("teacher", [])
+    if not history or not all(isinstance(h, dict) and EPOCH <= set(h) and
+                              all(isinstance(h[key], (int, float)) for key in ("test_acc", "train_acc", "seconds"))
+                              for h in history):
+        return "no epoch, or an epoch without its accuracies or time"
+    if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("epochs"), int)):
+        return "recipe name or epochs missing"
+    accs = [h["test_acc"] for h in history]
+    if (record["epochs"], record["final_test_acc"], record["best_test_acc"], record["iteration"]) != \
+            (len(history), accs[-1], max(accs), recipe["name"]):
+        return "its epochs, final or best accuracy or iteration disagree with its history or recipe"
+    if not (isinstance(members, list) and all(isinstance(m, dict) and MEMBER <= set(m) and isinstance(m["recipe"], dict)
+                                              and isinstance(m["recipe"].get("epochs"), int) for m in members)):
+        return "teacher members missing or of the wrong type"
+    return None
+
+
+def _finite(text: str) -> float:
+    """A JSON number or constant as a float, refused (ValueError) unless finite: NaN, Infinity, 1e999."""
+    if not math.isfinite(value := float(text)):
+        raise ValueError(f"{text} is no finite number")
+    return value

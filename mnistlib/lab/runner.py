@@ -1,33 +1,35 @@
-"""Training seeds for the CLI: alone or stacked (`--stack`), in this process or several
-(`--jobs`), the records written safely and Ctrl-C keeping every finished epoch: `Job` (what a
-process needs), `check_outputs` (refused before any epoch), `train_group` (a group of seeds, its
-records and <record>.partial files), `run_seeds` (every group)."""
+"""Training seeds for the CLI: alone or stacked (`--stack`), in this process or in `--jobs` worker
+processes (concurrent.futures). After each epoch a run's record so far is in a .partial file of
+its own (records.partial_path), marked interrupted until the run ends, so Ctrl-C, SIGTERM, even a
+killed process, keep every finished epoch; a complete run's record then replaces it at its path."""
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
-import os
-import queue
 import signal
 import sys
 import tempfile
-import traceback
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
 
-from .records import check_replaceable, check_writable, format_seeds, partial_path, read_record, save_record
+from .records import check_target, format_seeds, partial_path, read_record, save_record
 from ..data import load_mnist
+from ..distil import get_teacher
 from ..errors import Refusal
+from ..machine import tune
 from ..mnist_files import prepare_root
 from ..paths import RUNS_DIR
 from ..recipes import Recipe
 from ..stack import fit_many
-from ..distil import get_teacher
-from ..machine import tune
-from ..train import Run, default_epochs, fit
+from ..train import default_epochs, fit
+
+STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -42,49 +44,128 @@ class Job:
     split: str                  # the held-out split measured after each epoch: "test" or "validation"
     deterministic: bool
     command: list[str]
-    overwrite: bool = False     # replace a record even if it holds another kind of run
+    overwrite: bool = False     # replace a record even if it holds another run
 
     @property
     def epochs_asked(self) -> int:
         return self.epochs or default_epochs(self.recipe, self.fast)
 
     def planned(self, seed: int) -> dict:
-        """The fields that say which run a record of this job's `seed` is."""
+        """The fields that say which run (records.RUN) a record of this job's `seed` is."""
         return {"recipe": self.recipe.to_dict(), "seed": seed, "epochs_asked": self.epochs_asked,
                 "fast_mode": self.fast, "evaluated_on": self.split}
 
 
-STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+class Out(NamedTuple):
+    """Where a seed's run goes: its record, and the .partial of its own that holds its epochs so far."""
+    seed: int
+    path: Path
+    partial: Path
 
 
 def stop_once(signum, frame):
-    """Ctrl-C, SIGTERM or the parent's SIGUSR1: stop as Ctrl-C does (fit keeps the finished
-    epochs); a second signal, while they are being kept, is ignored, so nothing is cut short."""
+    """Ctrl-C or SIGTERM: stop as Ctrl-C does (fit keeps the finished epochs); the signals that
+    follow do nothing, so nothing is cut short while they are kept."""
     for sig in STOPS:
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, _ignore)
     raise KeyboardInterrupt
 
 
+def _ignore(signum, frame):
+    """A stop signal after the first, or to a worker that is done (not SIG_IGN: one already come would raise)."""
+
+
 def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
-    """Refuse now, before any epoch, what would fail or destroy a record at the end (save_record checks again)."""
+    """Refuse now, before any epoch, what would fail at the end (save_record checks again)."""
     committed = [p for p in paths if RUNS_DIR.resolve() in Path(p).resolve().parents]
     if committed and (job.fast or job.epochs_asked < job.recipe.epochs):
         raise Refusal(f"{committed[0].parent} holds the committed evidence: a "
                       f"{'fast-mode' if job.fast else 'short'} run is never kept there (leave out --runs-dir/--out)")
     for seed, path in zip(seeds, paths):
-        check_writable(path)
-        if not job.overwrite:
-            check_replaceable(path, job.planned(seed))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=path.parent).close()
+        except OSError as e:
+            raise Refusal(f"cannot write a record to {path}: {e.strerror or e}") from None
+        check_target(path, job.planned(seed), job.overwrite)
 
 
 def complete_record(job: Job, seed: int, path: Path) -> dict | None:
     """The complete record of this very run at `path`, if there is one (study then keeps it)."""
+    record = read_record(path) if path.exists() else None  # check_outputs refused anything but a record
+    planned = {**job.planned(seed), "interrupted": False}
+    return record if record and not record.get("diverged") and all(record[k] == v for k, v in planned.items()) else None
+
+
+def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int = 1, stack: int = 1) -> list[dict]:
+    """Train each seed, `stack` at a time as one network (mnistlib.stack), in this process (jobs=1)
+    or in `jobs` worker processes, each loading the data once for its share of the groups; the
+    records are the same either way for the same thread count and groups. Returns the records,
+    by seed; stopped (Ctrl-C, SIGTERM) while workers train, KeyboardInterrupt, once each said
+    where its epochs are."""
+    outs = [Out(seed, Path(path), partial_path(Path(path))) for seed, path in zip(seeds, paths)]
+    groups = [outs[i:i + stack] for i in range(0, len(outs), stack)]
+    if jobs == 1:
+        return train_groups(job, groups, progress=sys.stderr.isatty())
+    prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
+    shares = [groups[i::jobs] for i in range(min(jobs, len(groups)))]
+    with ProcessPoolExecutor(len(shares), mp.get_context("spawn")) as pool:  # fork after torch's threads: unsafe
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the workers, started now:
+        futures = [pool.submit(_work, job, share) for share in shares]  # Ctrl-C reaches them as they train
+        signal.signal(signal.SIGINT, previous)
+        stopped = False
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM here (stop_once): each worker is stopped below
+            stopped = True
+        if not all(f.done() for f in futures):  # stopped, or one failed: the others keep their epochs and end
+            for worker in mp.active_children():
+                worker.terminate()  # SIGTERM: stop_once in a worker that trains, ignored by one that is done
+        wait(futures)
+    records, lost = [], []
+    for future, share in zip(futures, shares):
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool):  # a worker was killed: the pool ended the others
+            lost += [out for group in share for out in group]
+        elif isinstance(error, KeyboardInterrupt):
+            stopped = True
+        elif error:  # a refusal (one line) or a bug (with the worker's traceback)
+            raise error
+        else:
+            records += future.result()
+    if lost and not stopped:
+        kept = [str(p) for out in lost for p in (out.path, out.partial) if p.exists()]
+        raise Refusal(f"a worker process ended without a word (killed?): seeds {format_seeds([o.seed for o in lost])} "
+                      f"did not report back; what they kept is in {', '.join(kept) or 'no file'}")
+    if stopped:
+        raise KeyboardInterrupt
+    return sorted(records, key=lambda r: r["seed"])
+
+
+def _work(job: Job, groups: list[list[Out]]) -> list[dict]:
+    """One --jobs process: its groups, Ctrl-C and SIGTERM stopping it as they stop the main
+    process; done, it is deaf until the pool ends it."""
+    for sig in STOPS:
+        signal.signal(sig, stop_once)
+    tqdm.set_lock(threading.RLock())  # not tqdm's inter-process lock, which a killed worker would leave behind
     try:
-        record = read_record(path) if path.is_file() else None
-    except Refusal:
-        return None
-    planned = {**job.planned(seed), "interrupted": False, "diverged": False}
-    return record if record and all(record.get(k) == v for k, v in planned.items()) else None
+        return train_groups(job, groups, progress=False, tagged=True)
+    finally:
+        for sig in STOPS:
+            signal.signal(sig, _ignore)
+
+
+def train_groups(job: Job, groups: list[list[Out]], progress: bool = True, tagged: bool = False) -> list[dict]:
+    """Load the job's data once, then train each group of seeds until one is interrupted; the lines
+    said go above the progress bars, or, `tagged` (a worker), to stdout at once after their seeds."""
+    data, records = load(job), []
+    for group in groups:
+        tag = f"[seed {format_seeds([out.seed for out in group])}] "
+        log = (lambda line: print(tag + line, flush=True)) if tagged else tqdm.write
+        records += (done := train_group(job, data, group, progress, log))
+        if any(r["interrupted"] for r in done):
+            break
+    return records
 
 
 def load(job: Job):
@@ -96,205 +177,46 @@ def load(job: Job):
     return data.validation_split() if job.split == "validation" else data
 
 
-def train_one(job: Job, data, seed: int, out: Path, progress: bool = True, log=None) -> dict:
-    """Train one seed: see train_group."""
-    return train_group(job, data, [seed], [out], progress, log)[0]
+def train_group(job: Job, data, group: list[Out], progress: bool, log) -> list[dict]:
+    """Train a group of seeds, several as one stacked network (mnistlib.stack.fit_many), one alone
+    (mnistlib.train.fit, with its teacher if its recipe has one), and return their records; a run
+    whose epochs or record cannot be written ends in a Refusal naming where its epochs are."""
+    seeds, by_seed, claimed = [out.seed for out in group], {out.seed: out for out in group}, set()
+    log(f"{job.recipe.name}, {f'seed {seeds[0]}' if len(seeds) == 1 else f'seeds {format_seeds(seeds)} stacked'}: "
+        f"{job.recipe.summary}")
 
-
-def train_group(job: Job, data, seeds: list[int], outs: list[Path], progress: bool = True, log=None) -> list[dict]:
-    """Train `seeds`, several as one stacked network (mnistlib.stack.fit_many), one alone
-    (mnistlib.train.fit, with its teacher if its recipe has one). A complete run is written to its
-    `out`; after each epoch, and when it is interrupted or diverges, the run so far goes to
-    `out`.partial, so an interrupt loses nothing and never overwrites an earlier complete record."""
-    log = log or tqdm.write  # keeps the epoch lines clear of the progress bars
-    said = set()  # a failing .partial is said once per seed
-    group = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {format_seeds(seeds)} stacked"
-    log(f"{job.recipe.name}, {group}: {job.recipe.summary}")
-
-    def save_partial(run):
-        partial, run.command = partial_path(outs[seeds.index(run.seed)]), job.command
+    def keep(run, ended: bool = False) -> dict:
+        """The run so far to its .partial (claimed at its first epoch), marked interrupted unless it `ended`."""
+        out, run.command = by_seed[run.seed], job.command
+        record = {**run.record(), "interrupted": run.interrupted or not ended}
         try:
-            save_record(run.record(), partial)
-        except OSError as e:  # e.g. a full disk: training goes on, the record is tried again at the end
-            if run.seed not in said:
-                log(f"seed {run.seed}: cannot write {partial} ({e.strerror or e}); training goes on")
-                said.add(run.seed)
+            save_record(record, out.partial, new=out.partial not in claimed)
+        except OSError as e:
+            raise Refusal(f"cannot write {out.partial} ({e.strerror or e}): seed {run.seed} stopped; "
+                          + ("its epochs before are in it" if out.partial in claimed else "no epoch kept")) from None
+        claimed.add(out.partial)
+        return record
 
     kw = dict(epochs=job.epochs, progress=progress, log=log)
     if len(seeds) > 1:
-        runs = fit_many(job.recipe, data, seeds, on_epoch=lambda runs: [save_partial(r) for r in runs], **kw)
+        runs = fit_many(job.recipe, data, seeds, on_epoch=lambda runs: [keep(run) for run in runs], **kw)
     else:
-        teacher = (get_teacher(job.recipe, data, seeds[0], progress=progress, log=log)
-                   if job.recipe.teacher else None)
-        if job.recipe.teacher and teacher is None:  # interrupted before the student's first epoch
-            log(f"seed {seeds[0]}: interrupted before its teacher was whole: no student epoch to keep, and a teacher "
-                "is kept only when trained to the end (the next run trains it again)")
-            return [Run(job.recipe, seeds[0], job.recipe.build(), job.epochs_asked, job.fast, job.split,
-                        interrupted=True, command=job.command).record()]
-        runs = [fit(job.recipe, data, seed=seeds[0], on_epoch=save_partial, teacher=teacher, **kw)]
-    records = []
-    try:
-        with signals_deferred():  # a signal now would cut the writing of the finished records short
-            records = [finish(job, run, out, log) for run, out in zip(runs, outs)]
-    except KeyboardInterrupt:  # it came while they were written: they are whole; the caller stops (stopping())
-        pass
-    return records
-
-
-@contextlib.contextmanager
-def signals_deferred():
-    """Ctrl-C, SIGTERM and SIGUSR1 held back until the block ends (then delivered)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def stopping() -> bool:
-    """Whether a stop signal has come (stop_once then ignores the next ones)."""
-    return signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
-
-
-def finish(job: Job, run: Run, out: Path, log) -> dict:
-    """Write a finished run's record to `out` (and remove its .partial), or keep what an
-    interrupted or diverged run has in `out`.partial; returns the record."""
-    run.command = job.command
-    record, seed, partial = run.record(), run.seed, partial_path(out)
-    if run.interrupted or run.diverged:
-        if run.history:
-            place = keep(record, partial, log, seed)
-            what = "diverged" if run.diverged else "interrupted"
-            log(f"seed {seed}: {what}; the {len(run.history)} finished epoch(s) are in {place}")
-        return record
-    try:
-        save_record(record, out, overwrite=job.overwrite)
-    except Refusal as e:  # another process wrote a different run there while this one trained
-        kept = keep(record, out.with_name(f"{out.name}.kept-{os.getpid()}"), log, seed)
-        log(f"seed {seed}: {e}; this run is kept in {kept}")
-        return record
-    except OSError as e:
-        keep(record, partial, log, seed, f"cannot write {out} ({e.strerror or e})")
-        return record
-    partial.unlink(missing_ok=True)
-    log(f"seed {seed}: final-epoch {run.split} acc {run.final_acc:.2f}%  (best epoch {run.best_acc:.2f}%, "
-        f"{run.split}-selected)  record: {out}")
-    return record
-
-
-def keep(record: dict, path: Path, log, seed: int, why: str | None = None) -> Path:
-    """Write `record` to `path`, or, if even that fails, to the temporary folder, and return where
-    it went; a line says so when something failed, and only a failure of both raises (a Refusal)."""
-    for place in (path, Path(tempfile.gettempdir()) / path.name):
-        try:
-            save_record(record, place)
-        except OSError as e:
-            why = why or f"cannot write {path} ({e.strerror or e})"
+        teacher = get_teacher(job.recipe, data, seeds[0], progress=progress, log=log) if job.recipe.teacher else None
+        if job.recipe.teacher and teacher is None:  # interrupted: a teacher is kept only when whole
+            raise KeyboardInterrupt
+        runs = [fit(job.recipe, data, seed=seeds[0], on_epoch=keep, teacher=teacher, **kw)]
+    records = [keep(run, ended=True) if run.history else run.record() for run in runs]
+    for i, (run, out, record) in enumerate(zip(runs, group, records)):
+        if run.interrupted or run.diverged:
+            log(f"seed {run.seed}: {'diverged' if run.diverged else 'interrupted'}; " + (
+                f"its {len(run.history)} finished epoch(s) are in {out.partial}" if run.history else "no epoch had ended"))
             continue
-        if why:
-            log(f"seed {seed}: {why}; its {record['epochs']} epoch(s) are in {place}")
-        return place
-    raise Refusal(f"{why}, nor anything in {tempfile.gettempdir()}: seed {seed}'s epochs are lost; free some space")
-
-
-def _worker(job: Job, todo, events) -> None:
-    """One --jobs process: load the data once, then train seeds from `todo` until it is empty.
-    It starts with SIGINT ignored (the parent sees Ctrl-C and asks each worker to stop with
-    SIGUSR1, so the worker keeps its finished epochs in <record>.partial)."""
-    signal.signal(signal.SIGUSR1, stop_once)
-    signal.signal(signal.SIGTERM, stop_once)  # like Ctrl-C: keep the finished epochs
-    try:
-        data = load(job)
-        while (item := todo.get()) is not None:
-            seeds, outs = item
-            records = train_group(job, data, seeds, outs, progress=False,
-                                  log=lambda line, s=format_seeds(seeds): events.put(("line", f"[seed {s}] {line}")))
-            for record in records:
-                events.put(("done", record))
-            if any(r["interrupted"] for r in records) or stopping():
-                return
-    except KeyboardInterrupt:  # asked to stop while loading: nothing to keep
-        pass
-    except Refusal as e:  # reported by the parent in one line
-        events.put(("error", Refusal(str(e))))
-    except Exception:  # a bug: the parent raises it with this process's traceback
-        events.put(("error", RuntimeError(f"a --jobs worker failed:\n{traceback.format_exc()}")))
-
-
-def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int, stack: int = 1) -> list[dict]:
-    """Train each seed, `stack` at a time as one network (mnistlib.stack), in this process
-    (jobs=1) or in `jobs` worker processes (job.threads threads each, one by default); the records
-    are the same either way for the same thread count and groups. Returns the records (those of
-    the last group interrupted, after Ctrl-C)."""
-    groups = [(seeds[i:i + stack], paths[i:i + stack]) for i in range(0, len(seeds), stack)]
-    if jobs == 1:
-        data, records = load(job), []
-        for group in groups:
-            records += (done := train_group(job, data, *group, progress=sys.stderr.isatty()))
-            if any(r["interrupted"] for r in done) or stopping():
-                break
-        return records
-    prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
-    ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-    todo, events = ctx.Queue(), ctx.Queue()
-    for group in groups:
-        todo.put(group)
-    workers = [ctx.Process(target=_worker, args=(job, todo, events)) for _ in range(min(jobs, len(groups)))]
-    for _ in workers:
-        todo.put(None)
-    records, error = [], None
-    bar = tqdm(total=len(seeds), desc=f"{job.recipe.name}: seeds, {len(workers)} at a time", unit="seed",
-               disable=not sys.stderr.isatty())
-
-    def stop_workers():
-        for w in workers:
-            if w.is_alive():
-                os.kill(w.pid, signal.SIGUSR1)  # each keeps its finished epochs in <record>.partial
-
-    def handle(kind, payload):
-        nonlocal error
-        if kind == "line":
-            bar.write(payload)
-        elif kind == "done":
-            records.append(payload)
-            bar.update()
-        elif error is None:  # "error": stop the others, report it once they have stopped
-            error = payload
-            stop_workers()
-
-    def read_events_until_all_ended():
-        while any(w.is_alive() for w in workers):  # reading as they end: none blocks on a full pipe
-            try:
-                handle(*events.get(timeout=0.5))
-            except queue.Empty:
-                pass
-
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers start deaf to Ctrl-C
-        for w in workers:
-            w.start()
-        signal.signal(signal.SIGINT, previous)
-        read_events_until_all_ended()
-    except KeyboardInterrupt:
-        stop_workers()
-        raise
-    finally:
-        read_events_until_all_ended()
-        for w in workers:
-            if w.pid is not None:
-                w.join()
-        while True:  # what the workers sent just before they ended
-            try:
-                handle(*events.get_nowait())
-            except queue.Empty:
-                break
-        bar.close()
-    if error:
-        raise error
-    interrupted = any(r["interrupted"] for r in records)
-    if len(records) < len(seeds) and not interrupted:
-        codes, lost = sorted({w.exitcode for w in workers if w.exitcode}), set(seeds) - {r["seed"] for r in records}
-        raise Refusal(f"seeds {format_seeds(sorted(lost))} did not finish: a worker process ended without a word (exit "
-                      f"codes {codes}); their finished epochs are in "
-                      f"{', '.join(str(partial_path(p)) for s, p in zip(seeds, paths) if s in lost)}")
-    return sorted(records, key=lambda r: r["seed"])
+        try:
+            save_record(record, out.path, job.overwrite)
+        except (Refusal, OSError) as e:
+            raise Refusal(f"{e if isinstance(e, Refusal) else f'cannot write {out.path} ({e.strerror or e})'}; "
+                          f"the epochs are in {', '.join(str(o.partial) for o in group[i:])}") from None
+        out.partial.unlink()
+        log(f"seed {run.seed}: final-epoch {run.split} acc {run.final_acc:.2f}%  (best epoch {run.best_acc:.2f}%, "
+            f"{run.split}-selected)  record: {out.path}")
+    return records

@@ -1,0 +1,122 @@
+"""What each change bought: an iteration's changes from the one it builds on, applied one at a time.
+
+Each step of the series changes several fields at once. Grouped into the ideas they carry (the
+body, dropout, augmentation, the learning rate, the batch size), each idea is applied alone to
+the parent recipe and trained on the validation split, on the parent's own seeds. The table
+sets each beside the parent: its mean, its gain, and whether that gain is beyond the parent's
+seed-to-seed spread (the project's rule for adopting a change); then the sum of the single
+gains against the whole step, whose difference is what the changes do together (interaction).
+
+    python -m mnistlib table --ablations    every iteration's table, and figures/ablations.png
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+
+import matplotlib.pyplot as plt
+
+from ..errors import Refusal
+from ..paths import RUNS_DIR
+from ..plots import SMALL, _finish
+from ..recipes import BUILDS_ON, RECIPES, literal
+from .records import read_records, validation_dir, why_not_a_result
+from .tables import _body
+
+IDEAS = {"cfg": "body", "head": "body", "rotate": "augmentation", "translate": "augmentation",
+         "scale": "augmentation", "lr": "learning rate", "schedule": "learning rate", "milestones": "learning rate",
+         "gamma": "learning rate", "batch_size": "batch size"}  # any other field is an idea of its own
+ABLATED = ("iteration2", "iteration3", "iteration4", "iteration5")  # those that change more than one idea
+
+
+def ideas(name: str) -> dict[str, dict]:
+    """The ideas `name` changes from its parent, each as the fields it sets: {'dropout': {'dropout': 0.1}, ...}."""
+    child, parent = RECIPES[name], RECIPES[BUILDS_ON[name]]
+    ideas = {}
+    for field in child.to_dict():
+        if field not in ("name", "summary") and getattr(child, field) != getattr(parent, field):
+            ideas.setdefault(IDEAS.get(field, field.replace("_", " ")), {})[field] = getattr(child, field)
+    return ideas
+
+
+def ablation(name: str, runs_dir=RUNS_DIR) -> dict:
+    """Final-epoch validation accuracy by seed of the parent, each change alone and the child."""
+    if name not in ABLATED:
+        raise Refusal(f"ablations are measured for {', '.join(ABLATED)}, not {name!r}")
+    parent = RECIPES[BUILDS_ON[name]]
+    arms = {"parent": parent, **{idea: replace(parent, **fields) for idea, fields in ideas(name).items()},
+            "whole step": RECIPES[name]}
+    wanted = {_body(recipe.to_dict()): arm for arm, recipe in arms.items()}
+    found = {arm: {} for arm in arms}
+    for rec in read_records(validation_dir(runs_dir)):
+        arm = wanted.get(_body(rec["recipe"]))
+        if arm and why_not_a_result(rec, "validation", registered=False) is None:
+            found[arm][rec["seed"]] = rec["final_test_acc"]
+    return {"name": name, "parent": parent.name, "changes": ideas(name), "accs": found}
+
+
+def _stats(accs: dict[int, float], base: dict[int, float]) -> tuple[float, float, float] | None:
+    """Mean and std of `accs`, and its mean gain over `base` on the seeds both have."""
+    seeds = sorted(set(accs) & set(base))
+    if len(seeds) < 2:
+        return None
+    values = [accs[s] for s in seeds]
+    return statistics.fmean(values), statistics.stdev(values), statistics.fmean(accs[s] - base[s] for s in seeds)
+
+
+def ablation_table(name: str, runs_dir=RUNS_DIR) -> str:
+    """Markdown: the parent, each change alone, their sum and the whole step, on the validation split."""
+    a = ablation(name, runs_dir)
+    base = a["accs"]["parent"]
+    if len(base) < 2:
+        raise Refusal(f"no validation records of {a['parent']} (at least 2 seeds) in {validation_dir(runs_dir)}")
+    spread = statistics.stdev(base.values())
+    rows = [f"| {name}: each change alone on {a['parent']} | seeds | **validation acc** (final epoch) | gain | "
+            f"beyond the seed spread (±{spread:.2f})? |", "|---|---|---:|---:|---|"]
+    gains = []
+    for arm, accs in a["accs"].items():
+        what = ", ".join(f"{k}={literal(v)}" for k, v in a["changes"].get(arm, {}).items())
+        label = {"parent": f"{a['parent']} (the parent)", "whole step": f"{name} (all at once)"}.get(arm, f"{arm}: {what}")
+        s = _stats(accs, base)
+        if s is None:
+            rows.append(f"| {label} | – | not measured | | |")
+            continue
+        if arm not in ("parent", "whole step"):
+            gains.append(s[2])
+        if arm == "whole step" and len(gains) == len(a["changes"]):
+            rows.append(f"| sum of the single gains | | | {sum(gains):+.2f} | |")
+        beyond = "" if arm == "parent" else "yes" if abs(s[2]) > spread else "no"
+        rows.append(f"| {label} | {', '.join(map(str, sorted(accs)))} | **{s[0]:.2f}** ± {s[1]:.2f} | "
+                    f"{'' if arm == 'parent' else f'{s[2]:+.2f}'} | {beyond} |")
+    return "\n".join(rows)
+
+
+def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
+    """Each change's gain over the parent, seed by seed (dots) and on average (bar), with the parent's
+    seed spread shaded: a bar inside the band is within what re-running gives."""
+    names = [names] if isinstance(names, str) else list(names)
+    results = [ablation(n, runs_dir) for n in names]
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 0.45 * sum(len(a["accs"]) for a in results) + 1.2 * len(names)),
+                             squeeze=False)
+    for ax, a in zip(axes[:, 0], results):
+        base = a["accs"]["parent"]
+        arms = [arm for arm in a["accs"] if arm != "parent"]
+        if len(base) >= 2:
+            spread = statistics.stdev(base.values())
+            ax.axvspan(-spread, spread, color="0.88", label=f"parent's seed spread (±{spread:.2f})")
+        for y, arm in enumerate(arms):
+            diffs = [acc - base[s] for s, acc in a["accs"][arm].items() if s in base]
+            if diffs:
+                ax.barh(y, statistics.fmean(diffs), color="tab:blue" if arm != "whole step" else "tab:orange", alpha=0.6)
+                ax.plot(diffs, [y] * len(diffs), "k.", ms=5)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(arms)), [f"{a['name']} (all at once)" if arm == "whole step" else arm for arm in arms],
+                      fontsize=SMALL + 1)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"validation accuracy gain over {a['parent']} (points; dots: seeds)", fontsize=SMALL + 1)
+        ax.legend(fontsize=SMALL, loc="lower right")
+    alt = "; ".join(f"{a['name']}: " + ", ".join(
+        f"{arm} {statistics.fmean(v - a['accs']['parent'][s] for s, v in acc.items() if s in a['accs']['parent']):+.2f}"
+        for arm, acc in a["accs"].items() if arm != "parent" and set(acc) & set(a["accs"]["parent"]))
+        for a in results)
+    return _finish(fig, "What each change bought, alone (validation split, final epoch)", "gain of each change: " + alt)
