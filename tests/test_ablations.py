@@ -48,3 +48,18 @@ def test_without_the_parents_records_the_table_refuses_in_one_line(tmp_path):
     (tmp_path / "validation").mkdir()
     with pytest.raises(Refusal, match="iteration1"):
         ablation_table("iteration2", tmp_path)
+
+
+def test_the_commands_print_every_iterations_table_and_draw_the_figure(tmp_path, capsys):
+    from mnistlib.lab.cli import main
+    folder = tmp_path / "validation"
+    folder.mkdir()
+    for seed in (0, 1):
+        for n in (1, 2, 3, 4):
+            plant(folder, seed, 99.0 + n / 10 + seed / 20, f"iteration{n}")
+    assert main(["table", "--ablations", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert [line.split(":")[0] for line in out.splitlines() if "each change alone on" in line] == \
+        ["| iteration2", "| iteration3", "| iteration4", "| iteration5"]
+    assert main(["figures", "--runs-dir", str(tmp_path)]) == 0
+    assert f"figure: {tmp_path / 'ablations.png'}" in capsys.readouterr().out and (tmp_path / "ablations.png").stat().st_size

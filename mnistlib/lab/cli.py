@@ -194,12 +194,15 @@ def parser() -> Parser:
     which.add_argument("--taught", action="store_true",
                        help="instead, the iterations that learn from a teacher (test split, kept out of the main "
                             "table), each beside the same net trained alone and the teacher's training time")
+    which.add_argument("--ablations", action="store_true",
+                       help="instead, what each change of iterations 2-5 bought: each applied alone to the iteration "
+                            "before, on the validation split (records in RUNS_DIR/validation/); its figure: `figures`")
     tb.add_argument("--runs-dir", type=Path, default=None,
                     help="default: figures/runs/ (the committed evidence; with --teacher figures/runs/teacher/); "
                          "e.g. runs/ for your own")
     tb.set_defaults(func=cmd_table)
 
-    fg = sub.add_parser("figures", help="redraw figures/*-seeds.png and comparison.png from figures/runs/")
+    fg = sub.add_parser("figures", help="redraw figures/*-seeds.png, comparison.png and ablations.png from figures/runs/")
     fg.add_argument("--runs-dir", type=Path, default=RUNS_DIR,
                     help="default: figures/runs/; figures of another folder are saved in it")
     fg.set_defaults(func=cmd_figures)

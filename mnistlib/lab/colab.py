@@ -2,6 +2,8 @@
 install cell. It is kept as data, in those badges and cells themselves: README's first badge
 says what it is now (`repository()`), and after publishing or forking,
 `python -m mnistlib colab OWNER/NAME` rewrites it in README.md and every notebook.
+The cell fetches the project (or says in one line why it cannot), then runs
+mnistlib.notebook.set_up_colab; tests/test_colab.py runs it as on Colab.
 """
 from __future__ import annotations
 

@@ -107,6 +107,10 @@ def cmd_study(args):
 
 
 def cmd_table(args):
+    if args.ablations:  # its figure: `figures`
+        from .ablations import ABLATED, ablation_table
+        print("\n\n".join(ablation_table(name, args.runs_dir or RUNS_DIR) for name in ABLATED))
+        return
     table = (tables.teacher_table if args.teacher else tables.validation_table if args.validation else
              tables.taught_table if args.taught else tables.results_table)
     print(table(runs_dir=args.runs_dir or (TEACHER_RUNS if args.teacher else RUNS_DIR)))
@@ -117,7 +121,7 @@ def cmd_figures(args):
     from .plots_results import plot_comparison, plot_seeds
     by_name = {name: records.load_records(name, args.runs_dir) for name in RECIPES}  # every iteration's seeds plot
     by_name = {name: recs for name, recs in by_name.items() if recs}
-    if not by_name:
+    if not by_name and not records.validation_dir(args.runs_dir).is_dir():
         raise Refusal(f"no complete run records in {args.runs_dir} ({tables.no_results_reason(args.runs_dir)}): "
                       "run `python -m mnistlib study NAME` first")
     folder = records.figures_dir(args.runs_dir)
@@ -126,8 +130,11 @@ def cmd_figures(args):
     scratch = {name: recs for name, recs in by_name.items() if name in tables.FROM_SCRATCH}  # taught ones apart
     if any(tables.split_held_out(recs)[0] for recs in scratch.values()):
         print(f"figure: {save(plot_comparison(scratch), 'comparison', folder)}")
-    else:
+    elif scratch:
         print("comparison: not drawn, no tuning seeds (0-9) of an iteration trained from scratch here")
+    if records.validation_dir(args.runs_dir).is_dir():  # what each change bought, from the validation records
+        from .ablations import ABLATED, plot_ablation
+        print(f"figure: {save(plot_ablation(ABLATED, args.runs_dir), 'ablations', folder)}")
 
 
 def cmd_bench(args):
