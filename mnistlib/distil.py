@@ -37,6 +37,7 @@ except ImportError:  # Windows: no lock; two processes may then train the same m
 
 from .data import MNISTTensors
 from .errors import Refusal
+from .notebook import in_notebook, replace_bars_by_text
 from .paths import ROOT, USER_RUNS_DIR
 from .recipes import Recipe, teacher_recipes
 from .train import default_epochs, fit
@@ -154,25 +155,38 @@ def load_member(recipe, path: Path, device) -> tuple[nn.Module, dict]:
 
 
 def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Path | None = None,
-                progress: bool = True, log=tqdm.write) -> Teacher | None:
+                progress: bool = True, log=tqdm.write, epochs: int | None = None) -> Teacher | None:
     """The teacher of `recipe` for the student of `seed`: member i is its registered recipe trained
     from scratch with seed `seed + i` on the student's own training images (`data.train_x`: the
     first 50,000 in a validation run), or loaded from where that exact training was kept before
-    (`cache_dir`, default runs/teachers/). None if it was interrupted (Ctrl-C) before it was whole."""
-    cache_dir, log = Path(cache_dir or TEACHERS_DIR), log or (lambda line: None)
+    (`cache_dir`, default runs/teachers/). None if it was interrupted (Ctrl-C) before it was whole.
+    `epochs`: each member's, default its recipe's (1 on fast-mode data); fewer, for class time,
+    make a weaker teacher than the recipe's, and every line about such a member says so."""
+    cache_dir, said = Path(cache_dir or TEACHERS_DIR), []
+
+    def say(line: str) -> None:  # what this call logged: in a notebook, each member's training clears the cell
+        said.append(line)
+        if log:
+            log(line)
+
     members, records = [], []
     try:
         for i, member in enumerate(teacher_recipes(recipe)):
-            member_seed, epochs = seed + i, default_epochs(member, data.fast)
-            path = teacher_path(member, member_seed, data, epochs, cache_dir)
-            with locked(path, log):
+            member_seed, n = seed + i, epochs or default_epochs(member, data.fast)
+            short = f", not its recipe's {member.epochs}: a weaker teacher" if n < member.epochs else ""
+            path = teacher_path(member, member_seed, data, n, cache_dir)
+            with locked(path, say):
                 if path.exists():
                     model, record = load_member(member, path, data.device)
-                    log(f"teacher {member.name} seed {member_seed}: trained before ({record['epochs']} epochs), its "
-                        f"{data.split} acc {record['final_test_acc']:.2f}%; kept in {where(path)}")
+                    say(f"teacher {member.name} seed {member_seed}: trained before ({record['epochs']} epochs{short}), "
+                        f"its {data.split} acc {record['final_test_acc']:.2f}%; kept in {where(path)}")
                 else:
-                    run = fit(member, data, member_seed, progress=progress,
-                              log=lambda line, s=member_seed: log(f"teacher {member.name} seed {s}: {line}"))
+                    say(f"teacher {member.name} seed {member_seed}: training it for {n} epochs{short}, on "
+                        f"{len(data.train_x):,} images; then kept in {where(cache_dir)}/ for the next time")
+                    run = fit(member, data, member_seed, epochs=n, progress=progress,
+                              log=lambda line, s=member_seed: say(f"teacher {member.name} seed {s}: {line}"))
+                    if progress and log and in_notebook():
+                        replace_bars_by_text(said)  # fit left only its own lines in the cell: all of this call's
                     if run.interrupted:
                         return None
                     if run.diverged:
@@ -181,7 +195,7 @@ def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Pa
                     try:
                         save_member(model, record, path)
                     except OSError as e:  # e.g. a full disk: the student still learns from it, it is just not kept
-                        log(f"teacher {member.name} seed {member_seed}: cannot keep it in {where(path)} "
+                        say(f"teacher {member.name} seed {member_seed}: cannot keep it in {where(path)} "
                             f"({e.strerror or e}); it is used now and trained again next time")
             members.append(model)
             records.append(record)

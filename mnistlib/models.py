@@ -31,7 +31,8 @@ BUDGET = 10_000  # the series' parameter budget (python -m mnistlib refuses more
 
 
 def conv_block(cin: int, cout: int, k: int = 3, p: int = 0) -> list[nn.Module]:
-    """Conv (no bias: the BatchNorm after it has its own shift) -> ReLU -> BatchNorm."""
+    """Conv -> ReLU -> BatchNorm, the write-up's order. No bias: the BatchNorm before this conv ends in a
+    learnable shift per channel, which an unpadded conv turns into a constant per output channel."""
     return [nn.Conv2d(cin, cout, k, padding=p, bias=False), nn.ReLU(inplace=True), nn.BatchNorm2d(cout)]
 
 
