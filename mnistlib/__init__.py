@@ -22,8 +22,7 @@ Beside them: machine.py (device, threads, malloc, environment), mnist_files.py (
 checking and extracting the MNIST files), paths.py, notebook.py (training output in a
 notebook), errors.py (Refusal, the one exception raised on purpose).
 The lab, in mnistlib/lab/ (records, tables, runner, CLI, benchmarks, notebook re-maker, Colab
-address): what turns runs into evidence. No module above imports it (plots.py asks its result
-rule, lab/records.py, only when it draws a run).
+address): what turns runs into evidence. No module above imports it.
 """
 from importlib import import_module
 

@@ -3,7 +3,7 @@ comparison, are in plots_results.py). Each returns its matplotlib Figure (notebo
 inline) with a one-line text alternative in `fig.alt_text`. `show(fig, name)` shows that line as
 the figure's caption and, while `python -m mnistlib notebooks` re-makes the notebooks, saves
 figures/<name>.png, except for a figure drawn from a run that is not a result
-(mnistlib.lab.records.why_not_a_result: fast-mode data, fewer epochs than its recipe's, the
+(mnistlib.train.why_not_a_result: fast-mode data, fewer epochs than its recipe's, the
 validation split, a variant): its title says so and it is never saved, so tests and short
 class runs never overwrite the real figures.
 """
@@ -21,15 +21,10 @@ from .data import MEAN, STD, Batches
 from .errors import Refusal
 from .notebook import in_notebook
 from .paths import FIGURES
-from .train import make_schedule, predict
+from .train import make_schedule, predict, why_not_a_result
 
 TITLE = 12  # font sizes
 SMALL = 9
-
-
-def why_not_a_result(run, split: str = "test", registered: bool = True) -> str | None:  # loaded when a run is drawn
-    from .lab.records import why_not_a_result as rule
-    return rule(run, split, registered)
 
 
 def _finish(fig, title: str, alt: str, warning: str | None = None, legend_below: float = 0.0, layout: bool = True):

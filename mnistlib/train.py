@@ -2,7 +2,8 @@
 
 Honest evaluation: the held-out split (the test set, or the validation split when choosing
 between recipes) is only ever *measured* after each epoch; nothing here picks an epoch or a
-model by it. A run's headline number is its final-epoch accuracy.
+model by it. A run's headline number is its final-epoch accuracy, and `why_not_a_result` is the
+one rule for which runs count: complete, full-mode, on the split asked, of the registered recipe.
 
 Fast mode is a property of the data (`data.fast`, see mnistlib.data.load_mnist): on fast data,
 `fit` trains one epoch by default, and its record and figures say so.
@@ -23,7 +24,7 @@ from .errors import Refusal
 from .machine import environment
 from .models import count_params
 from .notebook import in_notebook, replace_bars_by_text
-from .recipes import Recipe
+from .recipes import Recipe, changes
 
 SCHEMA = 2  # run records: 2 = whole recipe, epochs asked, command, environment
 EVAL_BATCH = 1000  # images per forward pass when measuring (no gradients kept)
@@ -215,3 +216,58 @@ def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:
     return (f"epoch {h['epoch']:>2}  lr {h['lr']:<8.2g} train loss {h['train_loss']:.4f} acc {h['train_acc']:6.2f}"
             f"  {'val' if split == 'validation' else 'test'} loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s"
             + ("  (FAST MODE: not a result)" if fast else ""))
+
+
+def why_not_a_result(record, split: str = "test", registered: bool = True) -> str | None:
+    """The one rule for what counts as a result, for a record (dict) or a Run: None for a
+    complete, full-mode run measured on `split` of today's registered recipe (registered=False:
+    of any recipe, e.g. a variant on the validation split); else why not, in one line."""
+    if not isinstance(record, dict):
+        record = record.record()
+    epochs, asked, planned = record["epochs"], record["epochs_asked"], record["recipe"]["epochs"]
+    if record.get("diverged"):
+        return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
+    if record["fast_mode"]:
+        return "FAST MODE: a few thousand images, a smoke test, not a result"
+    if record["interrupted"] or epochs != asked:
+        return f"INTERRUPTED: {epochs} of {asked} epochs asked, not a result"
+    if asked < planned:
+        return f"SHORT RUN: {epochs} of {planned} epochs, not the recipe's result"
+    if asked > planned:
+        return f"LONG RUN: {epochs} epochs, more than the recipe's {planned}, not its result"
+    if record["evaluated_on"] != split:
+        return (f"{record['evaluated_on'].upper()} SPLIT: for choosing between recipes, not a test result"
+                if split == "test" else f"{record['evaluated_on'].upper()} SPLIT, not a {split}-split run")
+    why = _why_not_its_teacher(record, registered)
+    if why:
+        return why
+    diff = changes(record["recipe"])
+    if registered and diff is None:
+        return f"NOT REGISTERED: {record['recipe']['name']} is no iteration of today's registry"
+    if registered and diff:
+        return f"A VARIANT of {record['recipe']['name']}: not its registered recipe"
+    return None
+
+
+def _why_not_its_teacher(record: dict, registered: bool) -> str | None:
+    """For a student: why the teacher its record names is not the one its recipe asks for (its
+    members and their seeds), or was not trained whole, on the same split (a teacher trained on the
+    held-out images would leak them) or, if `registered`, from today's registered recipes."""
+    names, members = list(record["recipe"].get("teacher", ())), record.get("teacher", [])
+    if not names and not members:
+        return None
+    if [m["iteration"] for m in members] != names or \
+            [m["seed"] for m in members] != [record["seed"] + i for i in range(len(members))]:
+        return (f"NOT ITS TEACHER: learnt from {[(m['iteration'], m['seed']) for m in members]}, its recipe asks for "
+                f"{names} with seeds from {record['seed']}, not a result")
+    for m in members:
+        if m["evaluated_on"] != record["evaluated_on"]:
+            return (f"TEACHER ON ANOTHER SPLIT: {m['iteration']} seed {m['seed']} was trained for the {m['evaluated_on']} "
+                    f"split, the student for the {record['evaluated_on']} split (a teacher that saw the student's "
+                    "held-out images would leak them), not a result")
+        if m["epochs"] != m["recipe"]["epochs"]:
+            return (f"TEACHER NOT WHOLE: {m['iteration']} seed {m['seed']} trained {m['epochs']} epochs, its recipe "
+                    f"{m['recipe']['epochs']}, not a result")
+        if registered and changes(m["recipe"]) != {}:
+            return f"A VARIANT TEACHER: {m['iteration']} seed {m['seed']} is not today's registered recipe, not a result"
+    return None

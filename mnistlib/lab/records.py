@@ -28,8 +28,8 @@ except ImportError:  # Windows: the check still runs at write time, without the 
 
 from ..errors import Refusal
 from ..paths import FIGURES, RUNS_DIR, USER_RUNS_DIR
-from ..recipes import changes, slug
-from ..train import SCHEMA, default_epochs
+from ..recipes import slug
+from ..train import SCHEMA, default_epochs, why_not_a_result  # the result rule is the lesson's
 
 RUN = ("recipe", "seed", "epochs_asked", "fast_mode", "evaluated_on")  # the fields that say which run a record is
 FIELDS = {  # what every record holds, and the type of each
@@ -152,61 +152,6 @@ def check_target(path: Path, record: dict, overwrite: bool = False) -> None:
     if differs and not overwrite:
         raise Refusal(f"{path} holds a run with a different {', '.join(differs)}; not replacing it "
                       "(choose another --runs-dir or --out, or pass --overwrite)")
-
-
-def why_not_a_result(record, split: str = "test", registered: bool = True) -> str | None:
-    """The one rule for what counts as a result, for a record (dict) or a Run: None for a
-    complete, full-mode run measured on `split` of today's registered recipe (registered=False:
-    of any recipe, e.g. a variant on the validation split); else why not, in one line."""
-    if not isinstance(record, dict):
-        record = record.record()
-    epochs, asked, planned = record["epochs"], record["epochs_asked"], record["recipe"]["epochs"]
-    if record.get("diverged"):
-        return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
-    if record["fast_mode"]:
-        return "FAST MODE: a few thousand images, a smoke test, not a result"
-    if record["interrupted"] or epochs != asked:
-        return f"INTERRUPTED: {epochs} of {asked} epochs asked, not a result"
-    if asked < planned:
-        return f"SHORT RUN: {epochs} of {planned} epochs, not the recipe's result"
-    if asked > planned:
-        return f"LONG RUN: {epochs} epochs, more than the recipe's {planned}, not its result"
-    if record["evaluated_on"] != split:
-        return (f"{record['evaluated_on'].upper()} SPLIT: for choosing between recipes, not a test result"
-                if split == "test" else f"{record['evaluated_on'].upper()} SPLIT, not a {split}-split run")
-    why = _why_not_its_teacher(record, registered)
-    if why:
-        return why
-    diff = changes(record["recipe"])
-    if registered and diff is None:
-        return f"NOT REGISTERED: {record['recipe']['name']} is no iteration of today's registry"
-    if registered and diff:
-        return f"A VARIANT of {record['recipe']['name']}: not its registered recipe"
-    return None
-
-
-def _why_not_its_teacher(record: dict, registered: bool) -> str | None:
-    """For a student: why the teacher its record names is not the one its recipe asks for (its
-    members and their seeds), or was not trained whole, on the same split (a teacher trained on the
-    held-out images would leak them) or, if `registered`, from today's registered recipes."""
-    names, members = list(record["recipe"].get("teacher", ())), record.get("teacher", [])
-    if not names and not members:
-        return None
-    if [m["iteration"] for m in members] != names or \
-            [m["seed"] for m in members] != [record["seed"] + i for i in range(len(members))]:
-        return (f"NOT ITS TEACHER: learnt from {[(m['iteration'], m['seed']) for m in members]}, its recipe asks for "
-                f"{names} with seeds from {record['seed']}, not a result")
-    for m in members:
-        if m["evaluated_on"] != record["evaluated_on"]:
-            return (f"TEACHER ON ANOTHER SPLIT: {m['iteration']} seed {m['seed']} was trained for the {m['evaluated_on']} "
-                    f"split, the student for the {record['evaluated_on']} split (a teacher that saw the student's "
-                    "held-out images would leak them), not a result")
-        if m["epochs"] != m["recipe"]["epochs"]:
-            return (f"TEACHER NOT WHOLE: {m['iteration']} seed {m['seed']} trained {m['epochs']} epochs, its recipe "
-                    f"{m['recipe']['epochs']}, not a result")
-        if registered and changes(m["recipe"]) != {}:
-            return f"A VARIANT TEACHER: {m['iteration']} seed {m['seed']} is not today's registered recipe, not a result"
-    return None
 
 
 def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR) -> list[dict]:
