@@ -486,9 +486,10 @@ def test_a_failing_write_is_an_error_exit_that_names_where_the_epochs_are(tiny_r
         assert str(partial) in err and len(json.loads(partial.read_text())["history"]) == (fails == "the record") + 1
 
 
-def test_a_partial_taken_meanwhile_by_another_run_is_left_alone(tiny_root, tmp_path, capsys, monkeypatch):
-    """Two runs of one record path: the second to write its first epoch finds the .partial taken
-    and stops in one line naming it; the first run's file is untouched."""
+def test_a_partial_taken_meanwhile_by_another_run_is_left_alone_and_this_run_takes_the_next(tiny_root, tmp_path,
+                                                                                               capsys, monkeypatch):
+    """Two runs of one record path: the second to write its first epoch finds the .partial taken and
+    keeps its epochs in the next free name; the first run's file is untouched, this run ends well."""
     import mnistlib.lab.runner
     folder = tmp_path / "out"  # beside tiny_root's files
     out, theirs = folder / "r.json", folder / "r.json.partial"
@@ -503,8 +504,35 @@ def test_a_partial_taken_meanwhile_by_another_run_is_left_alone(tiny_root, tmp_p
 
     monkeypatch.setattr(mnistlib.lab.runner, "fit", another_run_claims_it_first)
     code, _, err = run(capsys, "train", "iteration1", "--data-root", str(tiny_root), "--out", str(out))
-    assert code == 1 and one_line(err) and str(theirs) in err, err
-    assert theirs.read_text() == epochs and sorted(folder.iterdir()) == [theirs]
+    assert code == 0, err
+    assert theirs.read_text() == epochs and sorted(folder.iterdir()) == [out, theirs]
+
+
+def test_a_record_of_a_recipe_since_changed_is_said_not_dropped_quietly(tmp_path, capsys):
+    for seed in range(3):
+        (tmp_path / f"iteration1-seed{seed}.json").write_text(json.dumps(record(seed, [99.0 + seed / 10] * 15)))
+    changed = json.loads((tmp_path / "iteration1-seed2.json").read_text())
+    changed["recipe"]["lr"] = 0.02  # the registry's lr was 0.02 when it was made
+    (tmp_path / "iteration1-seed2.json").write_text(json.dumps(changed))
+    code, out, err = run(capsys, "table", "--runs-dir", str(tmp_path))
+    assert code == 0 and "| 0-1 |" in out and one_line(err) and "iteration1-seed2.json" in err
+
+
+def test_a_copy_of_a_record_counts_once_even_with_its_prose_edited(tmp_path, capsys):
+    for seed in range(2):
+        (tmp_path / f"iteration1-seed{seed}.json").write_text(json.dumps(record(seed, [99.0] * 15)))
+    backup = record(0, [99.0] * 15)
+    backup["recipe"]["summary"] = "an older wording of the same recipe"
+    (tmp_path / "iteration1-seed0-backup.json").write_text(json.dumps(backup))
+    code, _, err = run(capsys, "table", "--runs-dir", str(tmp_path))
+    assert code == 1 and one_line(err) and "iteration1-seed0-backup.json" in err
+
+
+def test_a_bug_that_opens_a_missing_file_keeps_its_traceback(tmp_path, monkeypatch):
+    import mnistlib.lab.cli
+    monkeypatch.setattr(mnistlib.lab.cli, "cmd_list", lambda args: open(tmp_path / "no-such-file"))
+    with pytest.raises(FileNotFoundError):
+        main(["list"])
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])

@@ -245,10 +245,10 @@ def main(argv=None) -> int:
     except Refusal as e:  # refused on purpose: one line; any other exception is a bug and keeps its traceback
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:  # about a file: e.g. a read-only README for `colab`, a full disk for `figures`
-        if e.filename is None and e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
-            raise
-        print(f"{p.prog}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+    except OSError as e:  # the machine's, not ours: a full or read-only disk, no permission (e.g. `colab`'s README)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM):
+            raise  # any other (a path that does not exist, ...) is a bug of ours: its traceback
+        print(f"{p.prog}: error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{p.prog}: interrupted", file=sys.stderr)

@@ -5,7 +5,9 @@ function per command (cmd_NAME), each given the parsed arguments and returning t
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -113,7 +115,13 @@ def cmd_table(args):
         return
     table = (tables.teacher_table if args.teacher else tables.validation_table if args.validation else
              tables.taught_table if args.taught else tables.results_table)
-    print(table(runs_dir=args.runs_dir or (TEACHER_RUNS if args.teacher else RUNS_DIR)))
+    runs_dir = args.runs_dir or (TEACHER_RUNS if args.teacher else RUNS_DIR)
+    print(table(runs_dir=runs_dir))
+    if table in (tables.results_table, tables.taught_table):  # a record of a recipe since changed: said, not dropped quietly
+        for path in sorted(Path(runs_dir).glob("*.json")):
+            why = records.why_not_a_result(records.read_record(path))
+            if why and why.startswith(("A VARIANT", "NOT REGISTERED", "NOT ITS TEACHER", "TEACHER")):
+                print(f"left out: {path}: {why}", file=sys.stderr)
 
 
 def cmd_figures(args):

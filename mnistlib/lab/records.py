@@ -169,7 +169,9 @@ def read_records(runs_dir: Path):
     seen = {}
     for path in sorted(Path(runs_dir).glob("*.json")):
         record = read_record(path)
-        first = seen.setdefault(json.dumps([record[key] for key in RUN], sort_keys=True), path)
+        run = {**{key: record[key] for key in RUN}, "recipe": {k: v for k, v in record["recipe"].items()
+                                                               if k not in ("name", "summary")}}  # prose aside
+        first = seen.setdefault(json.dumps(run, sort_keys=True), path)
         if first != path:
             raise Refusal(f"{first} and {path} hold the same run ({record['iteration']} seed {record['seed']}): a run "
                           "counts once; move one away")

@@ -135,7 +135,7 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int = 1, stac
             records += future.result()
     if lost and not stopped:
         kept = [str(p) for out in lost for p in (out.path, out.partial) if p.exists()]
-        raise Refusal(f"a worker process ended without a word (killed?): seeds {format_seeds([o.seed for o in lost])} "
+        raise Refusal(f"a worker process ended without a word (killed?): seeds {format_seeds(sorted(o.seed for o in lost))} "
                       f"did not report back; what they kept is in {', '.join(kept) or 'no file'}")
     if stopped:
         raise KeyboardInterrupt
@@ -189,11 +189,17 @@ def train_group(job: Job, data, group: list[Out], progress: bool, log) -> list[d
         """The run so far to its .partial (claimed at its first epoch), marked interrupted unless it `ended`."""
         out, run.command = by_seed[run.seed], job.command
         record = {**run.record(), "interrupted": run.interrupted or not ended}
-        try:
-            save_record(record, out.partial, new=out.partial not in claimed)
-        except OSError as e:
-            raise Refusal(f"cannot write {out.partial} ({e.strerror or e}): seed {run.seed} stopped; "
-                          + ("its epochs before are in it" if out.partial in claimed else "no epoch kept")) from None
+        while True:
+            try:
+                save_record(record, out.partial, new=out.partial not in claimed)
+                break
+            except Refusal:  # unclaimed: another run took its name meanwhile; the next free name is this one's
+                if out.partial in claimed:
+                    raise
+                out = by_seed[run.seed] = out._replace(partial=partial_path(out.path))
+            except OSError as e:
+                raise Refusal(f"cannot write {out.partial} ({e.strerror or e}): seed {run.seed} stopped; "
+                              + ("its epochs before are in it" if out.partial in claimed else "no epoch kept")) from None
         claimed.add(out.partial)
         return record
 
@@ -206,7 +212,8 @@ def train_group(job: Job, data, group: list[Out], progress: bool, log) -> list[d
             raise KeyboardInterrupt
         runs = [fit(job.recipe, data, seed=seeds[0], on_epoch=keep, teacher=teacher, **kw)]
     records = [keep(run, ended=True) if run.history else run.record() for run in runs]
-    for i, (run, out, record) in enumerate(zip(runs, group, records)):
+    for i, (run, record) in enumerate(zip(runs, records)):
+        out = by_seed[run.seed]
         if run.interrupted or run.diverged:
             log(f"seed {run.seed}: {'diverged' if run.diverged else 'interrupted'}; " + (
                 f"its {len(run.history)} finished epoch(s) are in {out.partial}" if run.history else "no epoch had ended"))
@@ -215,7 +222,7 @@ def train_group(job: Job, data, group: list[Out], progress: bool, log) -> list[d
             save_record(record, out.path, job.overwrite)
         except (Refusal, OSError) as e:
             raise Refusal(f"{e if isinstance(e, Refusal) else f'cannot write {out.path} ({e.strerror or e})'}; "
-                          f"the epochs are in {', '.join(str(o.partial) for o in group[i:])}") from None
+                          f"the epochs are in {', '.join(str(by_seed[r.seed].partial) for r in runs[i:])}") from None
         out.partial.unlink()
         log(f"seed {run.seed}: final-epoch {run.split} acc {run.final_acc:.2f}%  (best epoch {run.best_acc:.2f}%, "
             f"{run.split}-selected)  record: {out.path}")
