@@ -109,12 +109,14 @@ def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
             if diffs:
                 ax.barh(y, statistics.fmean(diffs), color="tab:blue" if arm != "whole step" else "tab:orange", alpha=0.6)
                 ax.plot(diffs, [y] * len(diffs), "k.", ms=5)
+            else:
+                ax.text(0, y, "  not measured", va="center", fontsize=SMALL, color="0.4")
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(range(len(arms)), [f"{a['name']} (all at once)" if arm == "whole step" else arm for arm in arms],
                       fontsize=SMALL + 1)
         ax.invert_yaxis()
         ax.set_xlabel(f"validation accuracy gain over {a['parent']} (points; dots: seeds)", fontsize=SMALL + 1)
-        ax.legend(fontsize=SMALL, loc="lower right")
+        ax.legend(fontsize=SMALL, loc="best")
     alt = "; ".join(f"{a['name']}: " + ", ".join(
         f"{arm} {statistics.fmean(v - a['accs']['parent'][s] for s, v in acc.items() if s in a['accs']['parent']):+.2f}"
         for arm, acc in a["accs"].items() if arm != "parent" and set(acc) & set(a["accs"]["parent"]))
