@@ -1,6 +1,6 @@
 """Run records on disk: their names, the one way each is written (`save_record`) and read back
-(`read_record`, which refuses in one line naming the file one that is not whole and consistent),
-and the one rule for what is a result (`why_not_a_result`).
+(`read_record`, which refuses in one line naming the file one that is not whole and consistent);
+what counts as a result is the lesson's rule, mnistlib.train.why_not_a_result.
 
     figures/runs/   the committed evidence behind README and the notebooks; written only when
                     asked for by name (`--runs-dir figures/runs`)
@@ -39,6 +39,13 @@ FIELDS = {  # what every record holds, and the type of each
 }
 EPOCH = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}  # each history entry
 MEMBER = {"iteration", "seed", "evaluated_on", "epochs", "final_test_acc", "seconds", "recipe"}  # each teacher member
+
+
+def which_run(record: dict) -> dict:
+    """The RUN fields of a record (or of a job's plan), its recipe without its prose (name and summary):
+    equal for two records of one run, which a folder holds once and a re-make may replace."""
+    recipe = {k: v for k, v in record["recipe"].items() if k not in ("name", "summary")}
+    return {**{key: record[key] for key in RUN}, "recipe": recipe}
 
 
 def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test", epochs: int | None = None,
@@ -148,7 +155,7 @@ def check_target(path: Path, record: dict, overwrite: bool = False) -> None:
         old = read_record(path)
     except Refusal as e:
         raise Refusal(f"{e}: not replacing it (choose another --out or --runs-dir)") from None
-    differs = [key for key in RUN if old[key] != record[key]]
+    differs = [key for key, value in which_run(old).items() if value != which_run(record)[key]]
     if differs and not overwrite:
         raise Refusal(f"{path} holds a run with a different {', '.join(differs)}; not replacing it "
                       "(choose another --runs-dir or --out, or pass --overwrite)")
@@ -169,9 +176,7 @@ def read_records(runs_dir: Path):
     seen = {}
     for path in sorted(Path(runs_dir).glob("*.json")):
         record = read_record(path)
-        run = {**{key: record[key] for key in RUN}, "recipe": {k: v for k, v in record["recipe"].items()
-                                                               if k not in ("name", "summary")}}  # prose aside
-        first = seen.setdefault(json.dumps(run, sort_keys=True), path)
+        first = seen.setdefault(json.dumps(which_run(record), sort_keys=True), path)
         if first != path:
             raise Refusal(f"{first} and {path} hold the same run ({record['iteration']} seed {record['seed']}): a run "
                           "counts once; move one away")

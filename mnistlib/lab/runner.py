@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from .records import check_target, format_seeds, partial_path, read_record, save_record
+from .records import check_target, format_seeds, partial_path, read_record, save_record, which_run
 from ..data import load_mnist
 from ..distil import get_teacher
 from ..errors import Refusal
@@ -93,8 +93,8 @@ def check_outputs(job: Job, seeds: list[int], paths: list[Path]) -> None:
 def complete_record(job: Job, seed: int, path: Path) -> dict | None:
     """The complete record of this very run at `path`, if there is one (study then keeps it)."""
     record = read_record(path) if path.exists() else None  # check_outputs refused anything but a record
-    planned = {**job.planned(seed), "interrupted": False}
-    return record if record and not record.get("diverged") and all(record[k] == v for k, v in planned.items()) else None
+    whole = record and not (record["interrupted"] or record.get("diverged"))
+    return record if whole and which_run(record) == which_run(job.planned(seed)) else None
 
 
 def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int = 1, stack: int = 1) -> list[dict]:
