@@ -224,6 +224,13 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
     of any recipe, e.g. a variant on the validation split); else why not, in one line."""
     if not isinstance(record, dict):
         record = record.record()
+    return why_not_whole(record, split) or _why_not_its_teacher(record, registered) or \
+        (_why_not_registered(record) if registered else None)
+
+
+def why_not_whole(record: dict, split: str = "test") -> str | None:
+    """Why a record is no whole run on `split` (diverged, fast mode, interrupted, shorter or longer than
+    its recipe, another split), if it is not: such a run is no result of any recipe."""
     epochs, asked, planned = record["epochs"], record["epochs_asked"], record["recipe"]["epochs"]
     if record.get("diverged"):
         return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
@@ -238,13 +245,15 @@ def why_not_a_result(record, split: str = "test", registered: bool = True) -> st
     if record["evaluated_on"] != split:
         return (f"{record['evaluated_on'].upper()} SPLIT: for choosing between recipes, not a test result"
                 if split == "test" else f"{record['evaluated_on'].upper()} SPLIT, not a {split}-split run")
-    why = _why_not_its_teacher(record, registered)
-    if why:
-        return why
+    return None
+
+
+def _why_not_registered(record: dict) -> str | None:
+    """Why a record's recipe is not today's registered one, if it is not."""
     diff = changes(record["recipe"])
-    if registered and diff is None:
+    if diff is None:
         return f"NOT REGISTERED: {record['recipe']['name']} is no iteration of today's registry"
-    if registered and diff:
+    if diff:
         return f"A VARIANT of {record['recipe']['name']}: not its registered recipe"
     return None
 

@@ -23,6 +23,7 @@ from ..paths import NOTEBOOKS, RUNS_DIR, TEACHER_RUNS
 from ..recipes import RECIPES, literal, teacher_recipes
 from .remake import normalise_file, remake
 from ..rf import format_rf_table, receptive_field
+from ..train import why_not_whole
 from .runner import Job, check_outputs, complete_record, run_seeds
 
 
@@ -117,10 +118,10 @@ def cmd_table(args):
              tables.taught_table if args.taught else tables.results_table)
     runs_dir = args.runs_dir or (TEACHER_RUNS if args.teacher else RUNS_DIR)
     print(table(runs_dir=runs_dir))
-    if table in (tables.results_table, tables.taught_table):  # a record of a recipe since changed: said, not dropped quietly
-        for path in sorted(Path(runs_dir).glob("*.json")):
-            why = records.why_not_a_result(records.read_record(path))
-            if why and why.startswith(("A VARIANT", "NOT REGISTERED", "NOT ITS TEACHER", "TEACHER")):
+    if table in (tables.results_table, tables.taught_table):  # a whole run that is no result (a recipe since
+        for path in sorted(Path(runs_dir).glob("*.json")):    # changed, a wrong teacher): said, not dropped quietly
+            record = records.read_record(path)
+            if why_not_whole(record) is None and (why := records.why_not_a_result(record)):
                 print(f"left out: {path}: {why}", file=sys.stderr)
 
 
