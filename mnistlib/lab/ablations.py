@@ -43,8 +43,8 @@ def ablation(name: str, runs_dir=RUNS_DIR) -> dict:
     """Final-epoch validation accuracy by seed of the parent, each change alone and the child."""
     if name not in ABLATED:
         raise Refusal(f"ablations are measured for {', '.join(ABLATED)}, not {name!r}")
-    parent = RECIPES[BUILDS_ON[name]]
-    arms = {"parent": parent, **{idea: replace(parent, **fields) for idea, fields in ideas(name).items()},
+    parent, changes = RECIPES[BUILDS_ON[name]], ideas(name)
+    arms = {"parent": parent, **{idea: replace(parent, **fields) for idea, fields in changes.items()},
             "whole step": RECIPES[name]}
     wanted = {_body(recipe.to_dict()): arm for arm, recipe in arms.items()}
     found = {arm: {} for arm in arms}
@@ -52,16 +52,20 @@ def ablation(name: str, runs_dir=RUNS_DIR) -> dict:
         arm = wanted.get(_body(rec["recipe"]))
         if arm and why_not_a_result(rec, "validation", registered=False) is None:
             found[arm][rec["seed"]] = rec["final_test_acc"]
-    return {"name": name, "parent": parent.name, "changes": ideas(name), "accs": found}
+    return {"name": name, "parent": parent.name, "changes": changes, "accs": found}
+
+
+def _gains(accs: dict[int, float], base: dict[int, float]) -> list[float]:
+    """The gain over `base` of each seed both have (seed by seed: the pairing removes what the seed does)."""
+    return [accs[s] - base[s] for s in sorted(set(accs) & set(base))]
 
 
 def _stats(accs: dict[int, float], base: dict[int, float]) -> tuple[float, float, float] | None:
-    """Mean and std of `accs`, and its mean gain over `base` on the seeds both have."""
-    seeds = sorted(set(accs) & set(base))
-    if len(seeds) < 2:
+    """Mean and std of `accs`, and its mean gain over `base`, on the seeds both have (at least 2)."""
+    values, gains = [accs[s] for s in sorted(set(accs) & set(base))], _gains(accs, base)
+    if len(values) < 2:
         return None
-    values = [accs[s] for s in seeds]
-    return statistics.fmean(values), statistics.stdev(values), statistics.fmean(accs[s] - base[s] for s in seeds)
+    return statistics.fmean(values), statistics.stdev(values), statistics.fmean(gains)
 
 
 def ablation_table(name: str, runs_dir=RUNS_DIR) -> str:
@@ -98,6 +102,7 @@ def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
     results = [ablation(n, runs_dir) for n in names]
     fig, axes = plt.subplots(len(names), 1, figsize=(8, 0.45 * sum(len(a["accs"]) for a in results) + 1.2 * len(names)),
                              squeeze=False)
+    alt = {}  # iteration -> "change gain" of each change measured
     for ax, a in zip(axes[:, 0], results):
         base = a["accs"]["parent"]
         arms = [arm for arm in a["accs"] if arm != "parent"]
@@ -105,8 +110,9 @@ def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
             spread = statistics.stdev(base.values())
             ax.axvspan(-spread, spread, color="0.88", label=f"parent's seed spread (±{spread:.2f})")
         for y, arm in enumerate(arms):
-            diffs = [acc - base[s] for s, acc in a["accs"][arm].items() if s in base]
+            diffs = _gains(a["accs"][arm], base)
             if diffs:
+                alt.setdefault(a["name"], []).append(f"{arm} {statistics.fmean(diffs):+.2f}")
                 ax.barh(y, statistics.fmean(diffs), color="tab:blue" if arm != "whole step" else "tab:orange", alpha=0.6)
                 ax.plot(diffs, [y] * len(diffs), "k.", ms=5)
             else:
@@ -117,8 +123,5 @@ def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
         ax.invert_yaxis()
         ax.set_xlabel(f"validation accuracy gain over {a['parent']} (points; dots: seeds)", fontsize=SMALL + 1)
         ax.legend(fontsize=SMALL, loc="best")
-    alt = "; ".join(f"{a['name']}: " + ", ".join(
-        f"{arm} {statistics.fmean(v - a['accs']['parent'][s] for s, v in acc.items() if s in a['accs']['parent']):+.2f}"
-        for arm, acc in a["accs"].items() if arm != "parent" and set(acc) & set(a["accs"]["parent"]))
-        for a in results)
-    return _finish(fig, "What each change bought, alone (validation split, final epoch)", "gain of each change: " + alt)
+    return _finish(fig, "What each change bought, alone (validation split, final epoch)",
+                   "gain of each change: " + "; ".join(f"{n}: {', '.join(g)}" for n, g in alt.items()))
