@@ -21,7 +21,7 @@ from ..paths import RUNS_DIR
 from ..plots import SMALL, _finish
 from ..recipes import BUILDS_ON, RECIPES, literal
 from .records import read_records, validation_dir, why_not_a_result
-from .tables import _body
+from .tables import _body, _markdown
 
 IDEAS = {"cfg": "body", "head": "body", "rotate": "augmentation", "translate": "augmentation",
          "scale": "augmentation", "lr": "learning rate", "schedule": "learning rate", "milestones": "learning rate",
@@ -75,24 +75,22 @@ def ablation_table(name: str, runs_dir=RUNS_DIR) -> str:
     if len(base) < 2:
         raise Refusal(f"no validation records of {a['parent']} (at least 2 seeds) in {validation_dir(runs_dir)}")
     spread = statistics.stdev(base.values())
-    rows = [f"| {name}: each change alone on {a['parent']} | seeds | **validation acc** (final epoch) | gain | "
-            f"beyond the seed spread (±{spread:.2f})? |", "|---|---|---:|---:|---|"]
-    gains = []
+    rows, gains = [], []
     for arm, accs in a["accs"].items():
         what = ", ".join(f"{k}={literal(v)}" for k, v in a["changes"].get(arm, {}).items())
         label = {"parent": f"{a['parent']} (the parent)", "whole step": f"{name} (all at once)"}.get(arm, f"{arm}: {what}")
         s = _stats(accs, base)
         if s is None:
-            rows.append(f"| {label} | – | not measured | | |")
+            rows.append([label, "–", "not measured", "", ""])
             continue
         if arm not in ("parent", "whole step"):
             gains.append(s[2])
         if arm == "whole step" and len(gains) == len(a["changes"]):
-            rows.append(f"| sum of the single gains | | | {sum(gains):+.2f} | |")
-        beyond = "" if arm == "parent" else "yes" if abs(s[2]) > spread else "no"
-        rows.append(f"| {label} | {', '.join(map(str, sorted(accs)))} | **{s[0]:.2f}** ± {s[1]:.2f} | "
-                    f"{'' if arm == 'parent' else f'{s[2]:+.2f}'} | {beyond} |")
-    return "\n".join(rows)
+            rows.append(["sum of the single gains", "", "", f"{sum(gains):+.2f}", ""])
+        rows.append([label, ", ".join(map(str, sorted(accs))), f"**{s[0]:.2f}** ± {s[1]:.2f}",
+                     "" if arm == "parent" else f"{s[2]:+.2f}", "" if arm == "parent" else "yes" if abs(s[2]) > spread else "no"])
+    return _markdown([f"{name}: each change alone on {a['parent']}", "seeds", ">**validation acc** (final epoch)",
+                      ">gain", f"beyond the seed spread (±{spread:.2f})?"], rows)
 
 
 def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
