@@ -15,7 +15,7 @@ import torch
 from mnistlib.lab.cli import main
 from mnistlib.errors import Refusal
 from mnistlib.recipes import get_recipe
-from tests.conftest import PROJECT, members, record
+from tests.conftest import PROJECT, members, record, write_idx
 
 
 def run(capsys, *argv):
@@ -559,13 +559,26 @@ def test_fast_studies_of_different_lengths_keep_both(tiny_root, tmp_path, capsys
 
 # --- separate processes: signals, and two commands on one folder ------------------------------
 
+@pytest.fixture
+def small_root(tmp_path):
+    """A synthetic MNIST of 2,048 training and 256 test images: an epoch of a second or so, long
+    enough that a stop signal sent after a worker's first epoch finds every worker still training."""
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", 2048), ("t10k", 256)):
+        labels = torch.arange(n) % 10
+        write_idx(raw / f"{split}-images-idx3-ubyte", (labels * 25).view(n, 1, 1).expand(n, 28, 28).contiguous())
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
+    return tmp_path / "mnist"
+
+
 @pytest.mark.parametrize("stop", ["Ctrl-C twice", "SIGTERM to the parent"])
-def test_stopping_study_jobs_keeps_each_workers_finished_epochs(shared_root, tmp_path, stop):
+def test_stopping_study_jobs_keeps_each_workers_finished_epochs(small_root, tmp_path, stop):
     """Ctrl-C in a terminal reaches the whole process group (the second press is ignored while the
     epochs are kept); SIGTERM reaches the parent alone, which stops each worker. Either way each
     worker keeps its finished epochs in a .partial, and the command ends with 130, no traceback."""
     proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "2",
-                             "--epochs", "15", "--data-root", str(shared_root), "--runs-dir", str(tmp_path)],
+                             "--epochs", "15", "--data-root", str(small_root), "--runs-dir", str(tmp_path)],
                             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "MNISTLIB_FAST": "1"}, start_new_session=True,
                             # as from a terminal, even when the tests run as a background job (SIGINT ignored)
@@ -590,9 +603,9 @@ def test_stopping_study_jobs_keeps_each_workers_finished_epochs(shared_root, tmp
         assert rec["interrupted"] and 1 <= rec["epochs"] < 15 and str(p) in out
 
 
-def test_sigterm_keeps_the_finished_epochs_like_ctrl_c(shared_root, tmp_path):
+def test_sigterm_keeps_the_finished_epochs_like_ctrl_c(small_root, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "train", "iteration1", "--epochs", "15",
-                             "--data-root", str(shared_root), "--out", str(tmp_path / "r.json")],
+                             "--data-root", str(small_root), "--out", str(tmp_path / "r.json")],
                             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "MNISTLIB_FAST": "1"})
     for line in proc.stdout:
@@ -606,11 +619,11 @@ def test_sigterm_keeps_the_finished_epochs_like_ctrl_c(shared_root, tmp_path):
     assert rec["interrupted"] and 1 <= rec["epochs"] < 15 and not (tmp_path / "r.json").exists()
 
 
-def test_a_killed_worker_is_one_line_naming_the_files_that_hold_the_epochs(shared_root, tmp_path):
+def test_a_killed_worker_is_one_line_naming_the_files_that_hold_the_epochs(small_root, tmp_path):
     """A worker killed outright (out of memory, kill -9): exit 1, one line naming every file that
     holds a seed's finished epochs; the other worker is stopped and keeps its own."""
     proc = subprocess.Popen([sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "2",
-                             "--stack", "1", "--epochs", "15", "--data-root", str(shared_root), "--runs-dir",
+                             "--stack", "1", "--epochs", "15", "--data-root", str(small_root), "--runs-dir",
                              str(tmp_path)], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "MNISTLIB_FAST": "1"})
     while not list(tmp_path.glob("*.partial")) and proc.poll() is None:  # a worker's first epoch is kept
@@ -624,16 +637,17 @@ def test_a_killed_worker_is_one_line_naming_the_files_that_hold_the_epochs(share
     assert not list(tmp_path.glob("*.json")) and all(json.loads(p.read_text())["interrupted"] for p in partials)
 
 
-def test_two_studies_on_one_runs_folder_keep_every_record(tiny_root, tmp_path):
-    """The issue's case: a 1-epoch and a 2-epoch study of the same seeds, at the same time."""
-    env = {"MNISTLIB_FAST": "0"}
-    common = [sys.executable, "-m", "mnistlib", "study", "iteration1", "--seeds", "0-1", "--jobs", "1", "--set",
-              "epochs=2", "--data-root", str(tiny_root), "--runs-dir", str(tmp_path)]
-    procs = [subprocess.Popen(common + extra, cwd=PROJECT, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for extra in (["--epochs", "1"], [])]
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+def test_two_studies_on_one_runs_folder_keep_every_record(tiny_root, tmp_path, capsys, monkeypatch):
+    """The issue's case: a 1-epoch study (here) and a 2-epoch one (another process) of the same seeds, at once."""
+    monkeypatch.setenv("MNISTLIB_FAST", "0")
+    common = ["study", "iteration1", "--seeds", "0-1", "--jobs", "1", "--set", "epochs=2", "--data-root", str(tiny_root),
+              "--runs-dir", str(tmp_path)]
+    other = subprocess.Popen([sys.executable, "-m", "mnistlib", *common], cwd=PROJECT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    code, _, err = run(capsys, *common, "--epochs", "1")
+    assert code == 0, err
+    _, err = other.communicate(timeout=300)
+    assert other.returncode == 0, err
     made = {p.name: json.loads(p.read_text())["epochs"] for p in tmp_path.glob("*.json")}
     assert made == {"iteration1+epochs2-1of2epochs-seed0.json": 1, "iteration1+epochs2-1of2epochs-seed1.json": 1,
                     "iteration1+epochs2-seed0.json": 2, "iteration1+epochs2-seed1.json": 2}

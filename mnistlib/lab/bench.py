@@ -1,16 +1,11 @@
 """`python -m mnistlib bench`: training speed, the ways compared run one after the other on one machine.
-
-  bench          iteration 3, each epoch timed as train + test, the speed-up printed last: the usual
-                 pipeline (per-sample torchvision transforms on PIL images, a DataLoader with 2 workers,
-                 as in pytorch/examples' mnist/main.py) against mnistlib's (both splits as tensors on the
-                 device, batches drawn by index, one affine_grid/grid_sample call per batch, channels_last)
-  bench --seeds  the ways to train many seeds: one at a time, one process per core (study --jobs), K
-                 stacked as one network (mnistlib.stack), K stacked in each process
-  bench --study  what study --jobs gains: 5 seeds of iteration 5 in one process on all threads, then in
-                 one process per core, timed end to end
-"""
+`bench` times mnistlib's pipeline (both splits as tensors on the device, batches drawn by index, one
+grid_sample call per batch) against the usual one (per-sample torchvision transforms on PIL images, a
+DataLoader with 2 workers, as in pytorch/examples' mnist/main.py); `bench --seeds` and `--study` the
+ways to train many seeds (bench_seeds); choose_stack is study's own measurement of --stack."""
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -56,7 +51,8 @@ def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[floa
     for train, steps, batch in ((True, [augment, *normalise], recipe.batch_size), (False, normalise, EVAL_BATCH)):
         images = datasets.MNIST(prepare_root(root), train=train, transform=transforms.Compose(steps))
         loaders.append(DataLoader(Subset(images, range(FAST_IMAGES)) if fast else images, batch_size=batch,
-                                  shuffle=train, num_workers=2, persistent_workers=train, pin_memory=device.type == "cuda"))
+                                  shuffle=train, num_workers=2, persistent_workers=train,
+                                  pin_memory=device.type == "cuda"))
     train, test = loaders
     torch.manual_seed(0)
     model = recipe.build().to(device)
@@ -82,12 +78,11 @@ def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[floa
 
 
 def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), k: int = 5, processes: int = 2,
-                epochs: int = 1, images: int | None = None, study: bool = False) -> dict:
-    """Seconds per seed-epoch of the ways to train many seeds, measured side by side in one run: one
-    at a time, `processes` at a time (study --jobs), K stacked in one process (mnistlib.stack), K
-    stacked in each of `processes` processes; one thread per process, timed from when every process
-    has its data. `study`: the ways `study` trains 5 seeds of iteration 5 instead, one process on
-    `processes` threads or `processes` processes, each timed end to end (start-up and loading included)."""
+                epochs: int = 1, study: bool = False) -> dict:
+    """Seconds per seed-epoch of the ways to train many seeds: one at a time, `processes` at a time
+    (study --jobs), K stacked in one process (mnistlib.stack), K stacked in each process; one thread
+    per process, timed from when every process has its data. `study`: 5 seeds of iteration 5 in one
+    process on `processes` threads vs `processes` processes, timed end to end (start-up included)."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
     jobs = f"{processes} processes (study --jobs {processes})"
@@ -98,19 +93,19 @@ def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), 
         ways = {"one seed at a time": (1, 1, False, 1), jobs: (processes, processes, False, 1),
                 f"{k} stacked, one process": (1, k, True, 1),
                 f"{k} stacked x {processes} processes": (processes, k * processes, True, 1)}
-    print(f"bench --{'study' if study else 'seeds'}: {', '.join(names)}, {epochs} epoch(s) of {images or 60_000:,} "
+    print(f"bench --{'study' if study else 'seeds'}: {', '.join(names)}, {epochs} epoch(s) of 60,000 "
           f"training images, device {device}, torch {torch.__version__}")
     out = {}
     for name in names:
         for way, (procs, seeds, stacked, threads) in ways.items():
             start, procs = time.perf_counter(), min(procs, seeds)
             if procs == 1 and not study:  # in this process
-                seconds = _train_seeds(root, name, list(range(seeds)), stacked, epochs, images, str(device), threads)
+                seconds = _train_seeds(root, name, list(range(seeds)), stacked, epochs, str(device), threads)
             else:
                 with mp.Manager() as manager, ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pool:
                     barrier = manager.Barrier(procs)
                     tasks = [pool.submit(_train_seeds, root, name, list(range(seeds))[p::procs], stacked, epochs,
-                                         images, str(device), threads, barrier) for p in range(procs)]
+                                         str(device), threads, barrier) for p in range(procs)]
                     seconds = max(task.result() for task in tasks)
             out[name, way] = (time.perf_counter() - start if study else seconds) / (seeds * epochs)
             print(f"{name}  {way:<34} {out[name, way]:6.2f} s per seed-epoch")
@@ -120,14 +115,12 @@ def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), 
     return out
 
 
-def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, images: int | None, device: str,
-                 threads: int, barrier=None) -> float:
-    """One process of bench_seeds: train `seeds` (stacked as one network, or one after another) on
-    `threads` threads; the seconds of their epochs, counted from when every process is ready."""
+def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, device: str, threads: int,
+                 barrier=None) -> float:
+    """One process of bench_seeds: the seconds of the epochs of `seeds`, stacked or one after another."""
     torch.set_num_threads(threads)
     tune(torch.device(device))
     data = load_mnist(root, device, fast=False)
-    data.train_x, data.train_y = data.train_x[:images], data.train_y[:images]
     recipe = get_recipe(name)
     if barrier is not None:
         barrier.wait()  # every process trains at the same time, as in a study
@@ -136,19 +129,17 @@ def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, 
     return sum(h["seconds"] for s in seeds for h in fit(recipe, data, s, epochs, progress=False, log=None).history)
 
 
-MOST_STACKED = 16  # the largest K choose_stack measures
-
-
-def choose_stack(job, most: int, steps: int = 3) -> dict[int, float]:
-    """Seconds per seed of one training step when K seeds are stacked, for K = 1..`most`, measured
-    here (job.threads threads, random batches of the recipe's size): what stacking gains depends
-    on the network and the device. A recipe with a teacher is trained one seed at a time."""
+def choose_stack(job, seeds: int, jobs: int, steps: int = 3) -> int:
+    """The K (seeds stacked per network) that trains `seeds` seeds soonest in `jobs` processes, from the
+    seconds per seed of one training step measured here for each K on random batches: what stacking
+    gains depends on the network and the device. A recipe with a teacher trains one seed at a time."""
+    most = min(math.ceil(seeds / jobs), 16)
     if job.recipe.teacher or most <= 1:
-        return {1: 0.0}
+        return 1
     if job.threads:
         torch.set_num_threads(job.threads)
-    device, b, seconds = torch.device(job.device), job.recipe.batch_size, {}
-    for k in range(1, min(most, MOST_STACKED) + 1):
+    device, b, per_seed = torch.device(job.device), job.recipe.batch_size, {}
+    for k in range(1, most + 1):
         model = stack([job.recipe.build() for _ in range(k)]).to(device, memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         x, y = torch.randn(b, k, 28, 28, device=device), torch.randint(0, 10, (b * k,), device=device)
@@ -160,5 +151,9 @@ def choose_stack(job, most: int, steps: int = 3) -> dict[int, float]:
             loss.backward()
             optimizer.step()
         loss.item()  # waits for the device
-        seconds[k] = (time.perf_counter() - start) / steps / k
-    return seconds
+        per_seed[k] = (time.perf_counter() - start) / steps / k
+    rounds = lambda k: math.ceil(seeds / (k * jobs))  # groups of k, `jobs` at a time
+    best = min(per_seed, key=lambda k: rounds(k) * k * per_seed[k])
+    print(f"--stack {best}: the fastest here for {seeds} seeds in {min(jobs, seeds)} process(es) "
+          f"(ms per seed-step measured for K = 1..{most}: {', '.join(f'{1000 * t:.0f}' for t in per_seed.values())})")
+    return best

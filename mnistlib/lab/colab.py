@@ -1,10 +1,6 @@
-"""The project's public address, for the "Open in Colab" badges and the notebooks' Colab
-install cell. It is kept as data, in those badges and cells themselves: README's first badge
-says what it is now (`repository()`), and after publishing or forking,
-`python -m mnistlib colab OWNER/NAME` rewrites it in README.md and every notebook.
-The cell fetches the project (or says in one line why it cannot), then runs
-mnistlib.notebook.set_up_colab; tests/test_colab.py runs it as on Colab.
-"""
+"""The project's address on GitHub, kept as data in the "Open in Colab" badges and the notebooks'
+Colab install cells themselves: README's first badge says what it is (`repository()`); after
+publishing or forking, `python -m mnistlib colab OWNER/NAME` rewrites it everywhere."""
 from __future__ import annotations
 
 import re
@@ -14,7 +10,6 @@ from ..errors import Refusal
 from ..paths import ROOT
 
 NAME = r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_.-]{1,100}"  # GitHub's OWNER/NAME rules
-
 
 
 def repository(root: Path = ROOT) -> str:

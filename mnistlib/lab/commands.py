@@ -1,10 +1,6 @@
-"""What each command of `python -m mnistlib` does, once cli.py has parsed its arguments: one
-function per command (cmd_NAME), each given the parsed arguments and returning the exit status
-(None: 0). A refusal raises mnistlib.errors.Refusal, which cli.main prints in one line.
-"""
+"""What each command of `python -m mnistlib` does: cmd_NAME(parsed arguments) -> exit status (None: 0)."""
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -29,11 +25,11 @@ from .runner import Job, check_outputs, complete_record, run_seeds
 
 def _job(args) -> Job:
     """The recipe (with --set changes, checked) and the run settings, before anything is loaded."""
-    recipe, changes = args.name, dict(args.set)
-    if len(changes) < len(args.set):
-        twice = sorted({k for k, _ in args.set if [key for key, _ in args.set].count(k) > 1})
+    recipe, changes, keys = args.name, dict(args.set), [key for key, _ in args.set]
+    if len(changes) < len(keys):
+        twice = sorted({key for key in keys if keys.count(key) > 1})
         raise Refusal(f"--set {', '.join(twice)} given more than once; give each field once")
-    if changes:  # a variant of a registered recipe, e.g. for a search on the validation split
+    if changes:
         recipe = replace(recipe, **changes)
     teacher_recipes(recipe)  # an unknown teacher fails now, not after the first epochs
     params = count_params(recipe.build())
@@ -83,14 +79,8 @@ def cmd_study(args):
     stack = args.stack
     if stack and stack > 1 and job.recipe.teacher:
         raise Refusal(f"{job.recipe.name} learns from a teacher: its seeds train one at a time (leave out --stack)")
-    if todo and stack is None:  # measured: what stacking gains depends on the network and the device
-        per_seed = choose_stack(job, math.ceil(len(todo) / jobs))
-        rounds = lambda k: math.ceil(len(todo) / (k * jobs))  # groups of k, `jobs` at a time
-        stack = min(per_seed, key=lambda k: rounds(k) * k * per_seed[k])
-        if len(per_seed) > 1:
-            print(f"--stack {stack}: the fastest here for {len(todo)} seeds in {min(jobs, len(todo))} process(es) "
-                  f"(ms per seed-step measured for K = 1..{len(per_seed)}: "
-                  f"{', '.join(f'{1000 * t:.0f}' for t in per_seed.values())})")
+    if todo and stack is None:
+        stack = choose_stack(job, len(todo), jobs)
     runs = run_seeds(job, todo, [paths[s] for s in todo], jobs, stack) if todo else []
     runs = sorted(runs + list(done.values()), key=lambda r: r["seed"])
     if any(r["interrupted"] for r in runs):

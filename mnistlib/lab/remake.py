@@ -1,12 +1,8 @@
-"""`python -m mnistlib notebooks`: re-make the committed notebooks, then normalise them.
-
-Each notebook is executed top to bottom by `jupyter nbconvert --execute` in full mode (MNISTLIB_FAST
-unset), with the data root given and one CPU thread per kernel, several notebooks at a time.
-Then `normalise` makes what is stored read the same on a code host, in JupyterLab and after a
-fresh clone: the kernelspec as JupyterLab writes it (so opening a notebook does not mark it
-modified), no widget state (training cells store plain text: mnistlib.notebook.replace_bars_by_text replaces the
-live bars at the end), no per-cell execution timestamps. A re-run then gives a reviewable diff.
-"""
+"""`python -m mnistlib notebooks`: execute the committed notebooks (`jupyter nbconvert --execute`, full
+mode, one CPU thread per kernel), then normalise what they store so that it reads the same on a code
+host, in JupyterLab and after a fresh clone, and a re-run gives a reviewable diff: the kernelspec as
+JupyterLab writes it (opening a notebook does not mark it modified), no widget state (training cells
+store plain text: mnistlib.notebook.replace_bars_by_text), no per-cell execution timestamps."""
 from __future__ import annotations
 
 import json
@@ -25,8 +21,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def normalise(nb: dict) -> dict:
-    """The notebook (nbformat JSON as a dict) with volatile metadata and widget state removed,
-    and every cell given an id (nbformat 4.5), derived from its position so re-runs keep it."""
+    """The notebook (nbformat JSON) without volatile metadata and widget state, every cell with an id
+    (nbformat 4.5) from its position, so re-runs keep it."""
     nb["metadata"].pop("widgets", None)
     nb["metadata"]["kernelspec"] = dict(KERNELSPEC)
     nb["nbformat"], nb["nbformat_minor"] = 4, max(nb.get("nbformat_minor", 5), 5)
@@ -44,9 +40,9 @@ def normalise_file(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
-def execute(path: Path, data_root: Path, threads: int = 1) -> float:
-    """Run one notebook in place, in full mode; returns the seconds it took."""
-    env = {**os.environ, "MNISTLIB_DATA": str(data_root), "OMP_NUM_THREADS": str(threads),
+def execute(path: Path, data_root: Path) -> float:
+    """Run one notebook in place, in full mode, on one CPU thread; returns the seconds it took."""
+    env = {**os.environ, "MNISTLIB_DATA": str(data_root), "OMP_NUM_THREADS": "1",
            "MNISTLIB_SAVE_FIGURES": "1"}  # only here do the notebooks' figures go to figures/
     env.pop("MNISTLIB_FAST", None)
     start = time.perf_counter()
@@ -56,14 +52,14 @@ def execute(path: Path, data_root: Path, threads: int = 1) -> float:
     return time.perf_counter() - start
 
 
-def remake(paths: list[Path], data_root: Path, jobs: int = 2, threads: int = 1) -> None:
+def remake(paths: list[Path], data_root: Path, jobs: int = 2) -> None:
     """Execute and normalise `paths`, `jobs` at a time, printing each one's time as it ends."""
     if not (Path(data_root) / "MNIST" / "raw").is_dir():
         raise Refusal(f"no MNIST under {data_root}/MNIST/raw: pass --data-root or set MNISTLIB_DATA")
 
     def one(path: Path) -> None:
         try:
-            seconds = execute(path, data_root, threads)
+            seconds = execute(path, data_root)
         except subprocess.CalledProcessError as e:
             raise RuntimeError(f"{path.name} failed; jupyter nbconvert said:\n{e.stderr}") from None  # its traceback
         normalise_file(path)
