@@ -1,13 +1,8 @@
-"""What each change bought: an iteration's changes from the one it builds on, applied one at a time.
-
-Each step of the series changes several fields at once. Grouped into the ideas they carry (the
-body, dropout, augmentation, the learning rate, the batch size), each idea is applied alone to
-the parent recipe and trained on the validation split, on the parent's own seeds. The table
-sets each beside the parent: its mean, its gain, and whether that gain is beyond the parent's
-seed-to-seed spread (the project's rule for adopting a change); then the sum of the single
-gains against the whole step, whose difference is what the changes do together (interaction).
-
-    python -m mnistlib table --ablations    every iteration's table, and figures/ablations.png
+"""What each change bought. A step of the series changes several fields at once; grouped into the
+ideas they carry (body, dropout, augmentation, learning rate, batch size), each idea is applied alone
+to the parent recipe, trained on the validation split on the parent's seeds, and judged by the
+project's rule: is its gain beyond the parent's seed-to-seed spread? The sum of the single gains
+beside the whole step's gain shows what the changes do together (`table --ablations`, `figures`).
 """
 from __future__ import annotations
 
@@ -20,8 +15,8 @@ from ..errors import Refusal
 from ..paths import RUNS_DIR
 from ..plots import SMALL, _finish
 from ..recipes import BUILDS_ON, RECIPES, literal
-from .records import read_records, validation_dir, why_not_a_result
-from .tables import _body, _markdown
+from .records import validation_dir
+from .tables import _body, _markdown, _mean_std, validation_results
 
 IDEAS = {"cfg": "body", "head": "body", "rotate": "augmentation", "translate": "augmentation",
          "scale": "augmentation", "lr": "learning rate", "schedule": "learning rate", "milestones": "learning rate",
@@ -48,9 +43,8 @@ def ablation(name: str, runs_dir=RUNS_DIR) -> dict:
             "whole step": RECIPES[name]}
     wanted = {_body(recipe.to_dict()): arm for arm, recipe in arms.items()}
     found = {arm: {} for arm in arms}
-    for rec in read_records(validation_dir(runs_dir)):
-        arm = wanted.get(_body(rec["recipe"]))
-        if arm and why_not_a_result(rec, "validation", registered=False) is None:
+    for rec in validation_results(runs_dir):
+        if arm := wanted.get(_body(rec["recipe"])):
             found[arm][rec["seed"]] = rec["final_test_acc"]
     return {"name": name, "parent": parent.name, "changes": changes, "accs": found}
 
@@ -60,14 +54,6 @@ def _gains(accs: dict[int, float], base: dict[int, float]) -> list[float]:
     return [accs[s] - base[s] for s in sorted(set(accs) & set(base))]
 
 
-def _stats(accs: dict[int, float], base: dict[int, float]) -> tuple[float, float, float] | None:
-    """Mean and std of `accs`, and its mean gain over `base`, on the seeds both have (at least 2)."""
-    values, gains = [accs[s] for s in sorted(set(accs) & set(base))], _gains(accs, base)
-    if len(values) < 2:
-        return None
-    return statistics.fmean(values), statistics.stdev(values), statistics.fmean(gains)
-
-
 def ablation_table(name: str, runs_dir=RUNS_DIR) -> str:
     """Markdown: the parent, each change alone, their sum and the whole step, on the validation split."""
     a = ablation(name, runs_dir)
@@ -75,20 +61,20 @@ def ablation_table(name: str, runs_dir=RUNS_DIR) -> str:
     if len(base) < 2:
         raise Refusal(f"no validation records of {a['parent']} (at least 2 seeds) in {validation_dir(runs_dir)}")
     spread = statistics.stdev(base.values())
-    rows, gains = [], []
+    rows, gains, labels = [], [], {"parent": f"{a['parent']} (the parent)", "whole step": f"{name} (all at once)"}
     for arm, accs in a["accs"].items():
-        what = ", ".join(f"{k}={literal(v)}" for k, v in a["changes"].get(arm, {}).items())
-        label = {"parent": f"{a['parent']} (the parent)", "whole step": f"{name} (all at once)"}.get(arm, f"{arm}: {what}")
-        s = _stats(accs, base)
-        if s is None:
+        label = labels.get(arm) or f"{arm}: " + ", ".join(f"{k}={literal(v)}" for k, v in a["changes"][arm].items())
+        seeds = sorted(set(accs) & set(base))  # on the seeds both have, at least two
+        if len(seeds) < 2:
             rows.append([label, "–", "not measured", "", ""])
             continue
+        (mean, std), gain = _mean_std([accs[s] for s in seeds]), statistics.fmean(_gains(accs, base))
         if arm not in ("parent", "whole step"):
-            gains.append(s[2])
+            gains.append(gain)
         if arm == "whole step" and len(gains) == len(a["changes"]):
             rows.append(["sum of the single gains", "", "", f"{sum(gains):+.2f}", ""])
-        rows.append([label, ", ".join(map(str, sorted(accs))), f"**{s[0]:.2f}** ± {s[1]:.2f}",
-                     "" if arm == "parent" else f"{s[2]:+.2f}", "" if arm == "parent" else "yes" if abs(s[2]) > spread else "no"])
+        verdict = ["", ""] if arm == "parent" else [f"{gain:+.2f}", "yes" if abs(gain) > spread else "no"]
+        rows.append([label, ", ".join(map(str, sorted(accs))), f"**{mean:.2f}** ± {std:.2f}", *verdict])
     return _markdown([f"{name}: each change alone on {a['parent']}", "seeds", ">**validation acc** (final epoch)",
                       ">gain", f"beyond the seed spread (±{spread:.2f})?"], rows)
 
@@ -110,8 +96,9 @@ def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
         for y, arm in enumerate(arms):
             diffs = _gains(a["accs"][arm], base)
             if diffs:
-                alt.setdefault(a["name"], []).append(f"{arm} {statistics.fmean(diffs):+.2f}")
-                ax.barh(y, statistics.fmean(diffs), color="tab:blue" if arm != "whole step" else "tab:orange", alpha=0.6)
+                gain = statistics.fmean(diffs)
+                alt.setdefault(a["name"], []).append(f"{arm} {gain:+.2f}")
+                ax.barh(y, gain, color="tab:orange" if arm == "whole step" else "tab:blue", alpha=0.6)
                 ax.plot(diffs, [y] * len(diffs), "k.", ms=5)
             else:
                 ax.text(0, y, "  not measured", va="center", fontsize=SMALL, color="0.4")

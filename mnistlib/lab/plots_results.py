@@ -1,7 +1,5 @@
-"""The figures drawn from run records (mnistlib.lab.records): each seed of an iteration, and all
-the iterations side by side. Like the lesson's figures (plots.py), each returns its matplotlib
-Figure with a one-line text alternative in `fig.alt_text`; show and save them with
-mnistlib.plots.show and save."""
+"""The figures drawn from run records: each seed of an iteration, all the iterations side by side, a
+variant beside its recipe. Each returns its Figure with `fig.alt_text`, as the lesson's (plots.py) do."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -15,7 +13,7 @@ from .records import format_seeds, read_records, validation_dir, why_not_a_resul
 from .tables import seed_stats, split_held_out
 
 
-def plot_seeds(records: list[dict], title: str | None = None):
+def plot_seeds(records: list[dict]):
     """Each seed's test-accuracy curve over all epochs, the last five enlarged, and each seed's
     final-epoch value against the mean over the tuning seeds (0-9); held-out seeds (10 and up)
     are drawn as hollow markers and kept out of that mean."""
@@ -27,13 +25,10 @@ def plot_seeds(records: list[dict], title: str | None = None):
     for r in records:
         epochs, accs = [h["epoch"] for h in r["history"]], [h["test_acc"] for h in r["history"]]
         style = "--" if r["seed"] in held else "-"
-        curves.plot(epochs, accs, style, lw=1.2, label=f"seed {r['seed']}" + (" (held out)" if r["seed"] in held else ""))
+        curves.plot(epochs, accs, style, lw=1.2,
+                    label=f"seed {r['seed']}" + (" (held out)" if r["seed"] in held else ""))
         late.plot(epochs[-5:], accs[-5:], "o" + style, ms=3, lw=1.2)
     late.set_ylim(min(h["test_acc"] for r in records for h in r["history"][-5:]) - 0.05, None)
-    for ax, what in ((curves, f"all {last} epochs"), (late, f"epochs {last - 4}-{last}, enlarged")):
-        ax.axhline(99.4, color="grey", lw=0.8, ls=":")
-        ax.set(xlabel="epoch", ylabel="test accuracy (%)")
-        ax.set_title(what, fontsize=TITLE)
     curves.legend(fontsize=7, ncol=2)
     seeds = [r["seed"] for r in records]
     for group, label, face in ((tuning, "final epoch", None), (held_out, "final epoch, held-out seed", "none")):
@@ -44,12 +39,13 @@ def plot_seeds(records: list[dict], title: str | None = None):
                 label="best epoch (test-selected)")
     finals.axhline(s["final_mean"], lw=1, label=f"mean final, seeds {format_seeds(s['seeds'])}: "
                                                 f"{s['final_mean']:.2f} ± {s['final_std']:.2f}")
-    finals.axhline(99.4, color="grey", lw=0.8, ls=":")
     finals.set_xticks(range(len(seeds)), [str(v) for v in seeds])
-    finals.set(xlabel="seed", ylabel="test accuracy (%)")
-    finals.set_title("per seed", fontsize=TITLE)
     finals.legend(fontsize=7)
-    for ax in (curves, late, finals):
+    titles = {curves: f"all {last} epochs", late: f"epochs {last - 4}-{last}, enlarged", finals: "per seed"}
+    for ax, what in titles.items():
+        ax.axhline(99.4, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="seed" if ax is finals else "epoch", ylabel="test accuracy (%)")
+        ax.set_title(what, fontsize=TITLE)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs and seeds, even for one
     alt = (f"test accuracy per epoch for seeds {', '.join(map(str, seeds))}; final epoch over seeds "
@@ -59,23 +55,23 @@ def plot_seeds(records: list[dict], title: str | None = None):
         h = seed_stats(held_out)
         alt += f"; held-out seeds {format_seeds(h['seeds'])}: {h['final_mean']:.2f} ± {h['final_std']:.2f}"
     count = f"{len(tuning)} seeds" + (f" + {len(held_out)} held out" if tuning and held_out else "")
-    return _finish(fig, title or f"{s['iteration']} ({s['params']:,} params), {count}", alt)
+    return _finish(fig, f"{s['iteration']} ({s['params']:,} params), {count}", alt)
 
 
-def _label_points(ax, points: list[tuple[float, float, str, str]], bars=(), rules=(), avoid=(),
-                  fontsize: int = 8) -> None:
+def _label_points(ax, points: list[tuple[float, float, str, str]], bars, rules, avoid) -> None:
     """Label each (x, y, text, colour) point beside it: of a dozen places around it, the first whose
-    box stays inside the axes and clear of every point, every label placed before, every error bar
-    (x, low, high) in `bars`, every horizontal line at a y in `rules` and every artist in `avoid`
-    (a legend); failing that, the place that overlaps least, still inside."""
+    box stays inside the axes and clear of every point, label placed before, error bar (x, low, high)
+    in `bars`, horizontal line at a y in `rules` and artist in `avoid` (a legend); failing that, the
+    place inside that overlaps least."""
     fig = ax.figure
     fig.canvas.draw()  # the data-to-pixel transform, with the axes' final limits
     renderer, to_px, cap = fig.canvas.get_renderer(), ax.transData.transform, 4 * fig.dpi / 72 + 2
     frame = ax.get_window_extent(renderer)
-    dots = [to_px((x, y)) for x, y, _, _ in points]
-    taken = [(qx - 4, qy - 4, qx + 4, qy + 4) for qx, qy in dots]
-    for x, low, high in bars:
-        (bx, by0), (_, by1) = to_px((x, low)), to_px((x, high))
+    inner = frame.padded(-2)
+    dots = to_px([(x, y) for x, y, _, _ in points])
+    taken = [(px - 4, py - 4, px + 4, py + 4) for px, py in dots]
+    for x, low, high in bars:  # with its caps
+        (bx, by0), (_, by1) = to_px([(x, low), (x, high)])
         taken.append((bx - cap, by0 - 1, bx + cap, by1 + 1))
     taken += [(frame.x0, to_px((0, y))[1] - 1, frame.x1, to_px((0, y))[1] + 1) for y in rules]
     taken += [tuple(artist.get_window_extent(renderer).extents) for artist in avoid]
@@ -84,26 +80,22 @@ def _label_points(ax, points: list[tuple[float, float, str, str]], bars=(), rule
         return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
     for (x, y, text, colour), (px, py) in zip(points, dots):
-        probe = ax.text(0, 0, text, fontsize=fontsize)
-        w, h = probe.get_window_extent(renderer).width, probe.get_window_extent(renderer).height
-        probe.remove()
+        label = ax.annotate(text, (x, y), xytext=(0, 0), textcoords="offset points", fontsize=8, color=colour,
+                            ha="left", va="bottom")
+        w, h = label.get_window_extent(renderer).size
         places = [(7, -h / 2), (7, 4), (7, -h - 4), (-w - 7, -h / 2), (-w - 7, 4), (-w - 7, -h - 4), (-w / 2, 7),
                   (-w / 2, -h - 7), (7, h + 6), (7, -2 * h - 6), (-w - 7, h + 6), (-w - 7, -2 * h - 6)]
         boxes = [(px + dx, py + dy, px + dx + w, py + dy + h) for dx, dy in places]
-        inside = [frame.x0 + 2 <= b[0] and b[2] <= frame.x1 - 2 and frame.y0 + 2 <= b[1] and b[3] <= frame.y1 - 2
-                  for b in boxes]
-        best = min(range(len(places)), key=lambda i: (not inside[i], sum(overlap(boxes[i], t) for t in taken), i))
+        inside = [inner.contains(b[0], b[1]) and inner.contains(b[2], b[3]) for b in boxes]
+        best = min(range(len(places)), key=lambda i: (not inside[i], sum(overlap(boxes[i], t) for t in taken)))
         taken.append(boxes[best])
-        dx, dy = places[best]
-        ax.annotate(text, (x, y), xytext=(dx * 72 / fig.dpi, dy * 72 / fig.dpi), textcoords="offset points",
-                    fontsize=fontsize, color=colour, ha="left", va="bottom")
+        label.set_position((places[best][0] * 72 / fig.dpi, places[best][1] * 72 / fig.dpi))
 
 
 def plot_comparison(records_by_name: dict[str, list[dict]]):
-    """All iterations: mean test curve over seeds (every epoch, the late ones enlarged in an
-    inset), and params vs final-epoch accuracy (± std), with the write-up's single best-epoch
-    claims as hollow grey markers, each labelled as the write-up's; every label inside the frame
-    and off the error bars. Tuning seeds only: held-out seeds are reported beside them, not mixed in."""
+    """All iterations: the mean test curve over seeds (the late epochs enlarged in an inset), and params
+    against final-epoch accuracy (± std) beside the write-up's best-epoch claims (hollow grey). Tuning
+    seeds only: held-out seeds are reported beside them, not mixed in."""
     fig, (curves, scatter) = plt.subplots(1, 2, figsize=(12, 4.8))
     late = curves.inset_axes([0.4, 0.1, 0.57, 0.5])
     labels, lows, bars = [], [], []
@@ -149,12 +141,10 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
     return fig
 
 
-
 def plot_variant(runs, runs_dir=RUNS_DIR):
-    """A variant trained on a few seeds of the validation split (e.g. by mnistlib.fit_many), beside
-    its registered recipe's own validation records of the same seeds in `runs_dir`/validation/:
-    each seed a line from the recipe to the variant, and the verdict the project's rule gives
-    (a change counts when its mean gain is more than one seed standard deviation)."""
+    """A variant's runs on a few seeds of the validation split (e.g. from mnistlib.fit_many), each seed a
+    line from its registered recipe's validation record of that seed in runs_dir, and the project's
+    verdict: a change counts when its mean gain is more than one seed standard deviation."""
     name, seeds = runs[0].recipe.name, sorted(r.seed for r in runs)
     folder = validation_dir(runs_dir)
     base = {r["seed"]: r for r in (read_records(folder) if folder.is_dir() else [])

@@ -1,15 +1,8 @@
-"""Run records on disk: their names, the one way each is written (`save_record`) and read back
-(`read_record`, which refuses in one line naming the file one that is not whole and consistent);
-what counts as a result is the lesson's rule, mnistlib.train.why_not_a_result.
-
-    figures/runs/   the committed evidence behind README and the notebooks; written only when
-                    asked for by name (`--runs-dir figures/runs`)
-    runs/           the default for `train` and `study`: your own runs (git ignores it)
-
-Each holds test-set runs at the top, validation-split runs in `validation/`; one JSON file per
-run (schema: mnistlib.train.Run.record). RUN says which run a record is: runs that differ never
-share a name, and a folder holds each run once.
-"""
+"""Run records on disk: one JSON file per run (schema: train.Run.record), test-set runs at the top of a
+runs folder, validation-split runs in `validation/`. figures/runs/ holds the committed evidence (written
+only when named), runs/ your own (git ignores it). Each record is written one way (`save_record`) and
+read back one way (`read_record`, which refuses, naming the file, one that is not whole and consistent);
+what counts as a result is the lesson's rule, train.why_not_a_result."""
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +11,7 @@ import math
 import os
 import secrets
 import stat
-from itertools import count
+from itertools import count, groupby
 from pathlib import Path
 
 try:
@@ -42,7 +35,7 @@ MEMBER = {"iteration", "seed", "evaluated_on", "epochs", "final_test_acc", "seco
 
 
 def which_run(record: dict) -> dict:
-    """The RUN fields of a record (or of a job's plan), its recipe without its prose (name and summary):
+    """The RUN fields of a record (or of a job's plan), its recipe without its prose (name, summary):
     equal for two records of one run, which a folder holds once and a re-make may replace."""
     recipe = {k: v for k, v in record["recipe"].items() if k not in ("name", "summary")}
     return {**{key: record[key] for key in RUN}, "recipe": recipe}
@@ -50,16 +43,16 @@ def which_run(record: dict) -> dict:
 
 def record_path(recipe, seed: int, runs_dir: Path = USER_RUNS_DIR, split: str = "test", epochs: int | None = None,
                 fast: bool = False) -> Path:
-    """runs_dir/[validation/]<slug>[-fast][-<E>of<N>epochs]-seed<S>.json: the slug names a variant's
-    changes, the rest the mode and an epoch count other than the mode's default, so runs that differ
-    (RUN) never share a name."""
+    """runs_dir/[validation/]<slug>[-fast][-<E>of<N>epochs]-seed<S>.json (the slug names a variant's
+    changes): runs that differ (RUN) never share a name."""
     epochs = epochs or default_epochs(recipe, fast)
-    kind = ("-fast" if fast else "") + (f"-{epochs}of{recipe.epochs}epochs" if epochs != default_epochs(recipe, fast) else "")
+    kind = "-fast" if fast else ""
+    if epochs != default_epochs(recipe, fast):
+        kind += f"-{epochs}of{recipe.epochs}epochs"
     return split_dir(runs_dir, split) / f"{slug(recipe.to_dict())}{kind}-seed{seed}.json"
 
 
 def split_dir(runs_dir: Path, split: str) -> Path:
-    """Where runs_dir keeps the records of `split`: the test set at the top, validation/ below."""
     return validation_dir(runs_dir) if split == "validation" else Path(runs_dir)
 
 
@@ -68,8 +61,8 @@ def validation_dir(runs_dir: Path) -> Path:
 
 
 def partial_path(path: Path) -> Path:
-    """Where a run of the record `path` keeps its epochs so far: the first of <record>.partial,
-    <record>.2.partial, ... that does not exist yet (a run's .partial is its own, never shared)."""
+    """The first of <record>.partial, <record>.2.partial, ... that does not exist yet: where a run
+    keeps its epochs so far (a run's .partial is its own, never shared)."""
     for i in count(1):
         partial = path.with_name(f"{path.name}.partial" if i == 1 else f"{path.name}.{i}.partial")
         if not os.path.lexists(partial):
@@ -77,45 +70,38 @@ def partial_path(path: Path) -> Path:
 
 
 def figures_dir(runs_dir: Path = RUNS_DIR) -> Path:
-    """Where figures made from runs_dir go: figures/ for the committed records, else runs_dir
-    itself, so a study run elsewhere never overwrites the committed figures."""
+    """figures/ for the committed records, else runs_dir itself: a study run elsewhere never
+    overwrites the committed figures."""
     return FIGURES if Path(runs_dir).resolve() == RUNS_DIR.resolve() else Path(runs_dir)
 
 
 def format_seeds(seeds: list[int]) -> str:
     """[0, 1, 2, 3, 4, 10] -> '0-4, 10'."""
-    parts, i = [], 0
-    while i < len(seeds):
-        j = i
-        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
-            j += 1
-        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
-        i = j + 1
-    return ", ".join(parts)
+    runs = [[s for _, s in run] for _, run in groupby(enumerate(seeds), lambda p: p[1] - p[0])]  # consecutive seeds
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
 
 
-def save_run(run, runs_dir: Path = USER_RUNS_DIR, overwrite: bool = False) -> Path | None:
-    """Keep a run (mnistlib.train.Run) from a notebook as a record in runs_dir, named like the CLI's;
-    an interrupted or diverged run goes to a .partial of its own (partial_path). A fast-mode run, or
-    one without a finished epoch, is not kept (None)."""
+def save_run(run, runs_dir: Path = USER_RUNS_DIR) -> Path | None:
+    """Keep a notebook's run (mnistlib.train.Run) as a record in runs_dir, named like the CLI's; an
+    interrupted or diverged one in a .partial of its own. A fast-mode run, or one without a finished
+    epoch, is not kept (None)."""
     if run.fast or not run.history:
         return None
     path = record_path(run.recipe, run.seed, runs_dir, run.split, run.epochs_asked)
     if run.interrupted or run.diverged:
         return save_record(run.record(), partial_path(path), new=True)
-    return save_record(run.record(), path, overwrite)
+    return save_record(run.record(), path)
 
 
 def save_record(record: dict, path: str | Path, overwrite: bool = False, new: bool = False) -> Path:
-    """Write `record` to `path` as strict JSON, atomically (a temporary file beside it, renamed into
-    place: a failed write leaves what was there), readable like any file the user writes. It replaces
-    only a record of the same run, with `overwrite` any record, with `new` nothing (a run claims its
-    .partial so): check_target, under a lock on the folder, so no two writers replace each other."""
+    """Write `record` to `path` as strict JSON, atomically (a failed write leaves what was there),
+    replacing only a record of the same run, with `overwrite` any record, with `new` nothing (so a run
+    claims its .partial), checked under a lock on the folder so that no two writers replace each other."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as f:  # readable as the user's files
             json.dump(record, f, indent=1, allow_nan=False)
             f.write("\n")
         with _folder_locked(path.parent):
@@ -130,7 +116,6 @@ def save_record(record: dict, path: str | Path, overwrite: bool = False, new: bo
 
 @contextlib.contextmanager
 def _folder_locked(folder: Path):
-    """Other processes that save into `folder` wait while this one checks and writes."""
     if fcntl is None:
         yield
         return
@@ -143,9 +128,8 @@ def _folder_locked(folder: Path):
 
 
 def check_target(path: Path, record: dict, overwrite: bool = False) -> None:
-    """Refuse, in one line naming it, to put a record of `record`'s run (its RUN fields suffice) at
-    `path` over anything but a regular file holding a record, or over a record of another run
-    unless `overwrite` (which replaces only records)."""
+    """Refuse to put a record of `record`'s run (its RUN fields suffice) at `path` over anything but
+    a regular file holding a record, or over a record of another run unless `overwrite`."""
     if not os.path.lexists(path):
         return
     if not stat.S_ISREG(os.lstat(path).st_mode):
@@ -162,15 +146,16 @@ def check_target(path: Path, record: dict, overwrite: bool = False) -> None:
 
 
 def load_records(name: str | None = None, runs_dir: Path = RUNS_DIR) -> list[dict]:
-    """The results (`why_not_a_result` is None) in runs_dir, of one iteration if `name`, sorted by seed."""
-    out = [r for r in read_records(runs_dir) if why_not_a_result(r) is None and (name is None or r["iteration"] == name)]
+    """The results in runs_dir, of one iteration if `name`, sorted by iteration and seed."""
+    out = [r for r in read_records(runs_dir)
+           if why_not_a_result(r) is None and (name is None or r["iteration"] == name)]
     return sorted(out, key=lambda r: (r["iteration"], r["seed"]))
 
 
 def read_records(runs_dir: Path):
-    """Every record in runs_dir (not its subfolders), in file-name order, each read by read_record;
-    a file that is no consistent record, or a second file of a run (a copy), stops the reading in
-    one line naming it: no evidence is skipped quietly, none counted twice."""
+    """Every record in runs_dir (not its subfolders), in file-name order; a file that is no
+    consistent record, or a second file of one run (a copy), stops the reading in one line naming
+    it: no evidence is skipped quietly, none counted twice."""
     if not Path(runs_dir).is_dir():
         raise Refusal(f"no runs folder {runs_dir}")
     seen = {}
@@ -184,9 +169,7 @@ def read_records(runs_dir: Path):
 
 
 def read_record(path: Path) -> dict:
-    """One record file; anything that is not a whole, consistent schema-2 run record (the final
-    accuracy the last epoch's, the best the best epoch's, finite numbers, at least one epoch, its
-    iteration its recipe's name) is refused in one line naming it."""
+    """One record file, refused in one line naming it unless a whole, consistent schema-2 run record."""
     try:
         record = json.loads(Path(path).read_text(), parse_constant=_finite, parse_float=_finite)
     except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: not JSON, or a number not finite
@@ -198,7 +181,7 @@ def read_record(path: Path) -> dict:
 
 
 def _inconsistency(record) -> str | None:
-    """What is missing or inconsistent in a record read from JSON (all its numbers finite), if anything."""
+    """What is missing or inconsistent in a record read from JSON (its numbers finite), if anything."""
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
         return "no schema" if not isinstance(record, dict) or "schema" not in record else f"schema {record['schema']}"
     wrong = [key for key, kind in FIELDS.items() if not isinstance(record.get(key), kind)]
@@ -222,7 +205,7 @@ def _inconsistency(record) -> str | None:
 
 
 def _finite(text: str) -> float:
-    """A JSON number or constant as a float, refused (ValueError) unless finite: NaN, Infinity, 1e999."""
+    """A JSON number or constant as a float; ValueError unless finite (NaN, Infinity, 1e999)."""
     if not math.isfinite(value := float(text)):
         raise ValueError(f"{text} is no finite number")
     return value

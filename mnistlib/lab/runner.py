@@ -98,11 +98,10 @@ def complete_record(job: Job, seed: int, path: Path) -> dict | None:
 
 
 def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int = 1, stack: int = 1) -> list[dict]:
-    """Train each seed, `stack` at a time as one network (mnistlib.stack), in this process (jobs=1)
-    or in `jobs` worker processes, each loading the data once for its share of the groups; the
-    records are the same either way for the same thread count and groups. Returns the records,
-    by seed; stopped (Ctrl-C, SIGTERM) while workers train, KeyboardInterrupt, once each said
-    where its epochs are."""
+    """Train each seed, `stack` at a time as one network (mnistlib.stack), in this process or in `jobs`
+    worker processes (the same records either way, for the same threads and groups); the records by
+    seed. Stopped (Ctrl-C, SIGTERM) while workers train: KeyboardInterrupt, once each said where its
+    epochs are."""
     outs = [Out(seed, Path(path), partial_path(Path(path))) for seed, path in zip(seeds, paths)]
     groups = [outs[i:i + stack] for i in range(0, len(outs), stack)]
     if jobs == 1:
@@ -135,16 +134,17 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int = 1, stac
             records += future.result()
     if lost and not stopped:
         kept = [str(p) for out in lost for p in (out.path, out.partial) if p.exists()]
-        raise Refusal(f"a worker process ended without a word (killed?): seeds {format_seeds(sorted(o.seed for o in lost))} "
-                      f"did not report back; what they kept is in {', '.join(kept) or 'no file'}")
+        raise Refusal(f"a worker process ended without a word (killed?): seeds "
+                      f"{format_seeds(sorted(o.seed for o in lost))} did not report back; what they kept is in "
+                      f"{', '.join(kept) or 'no file'}")
     if stopped:
         raise KeyboardInterrupt
     return sorted(records, key=lambda r: r["seed"])
 
 
 def _work(job: Job, groups: list[list[Out]]) -> list[dict]:
-    """One --jobs process: its groups, Ctrl-C and SIGTERM stopping it as they stop the main
-    process; done, it is deaf until the pool ends it."""
+    """One --jobs process: Ctrl-C and SIGTERM stop it as they stop the main process; done, it is
+    deaf until the pool ends it."""
     for sig in STOPS:
         signal.signal(sig, stop_once)
     tqdm.set_lock(threading.RLock())  # not tqdm's inter-process lock, which a killed worker would leave behind
@@ -156,9 +156,15 @@ def _work(job: Job, groups: list[list[Out]]) -> list[dict]:
 
 
 def train_groups(job: Job, groups: list[list[Out]], progress: bool = True, tagged: bool = False) -> list[dict]:
-    """Load the job's data once, then train each group of seeds until one is interrupted; the lines
-    said go above the progress bars, or, `tagged` (a worker), to stdout at once after their seeds."""
-    data, records = load(job), []
+    """Load the job's data once (the process tuned for it), then train each group of seeds until one
+    is interrupted; the lines said go above the progress bars, or, `tagged` (a worker), to stdout at
+    once after their seeds."""
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    tune(torch.device(job.device), job.deterministic)
+    data, records = load_mnist(job.data_root, job.device, fast=job.fast), []
+    if job.split == "validation":
+        data = data.validation_split()
     for group in groups:
         tag = f"[seed {format_seeds([out.seed for out in group])}] "
         log = (lambda line: print(tag + line, flush=True)) if tagged else tqdm.write
@@ -168,38 +174,28 @@ def train_groups(job: Job, groups: list[list[Out]], progress: bool = True, tagge
     return records
 
 
-def load(job: Job):
-    """The job's data on its device, the process tuned for it (threads, malloc, determinism)."""
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    tune(torch.device(job.device), job.deterministic)
-    data = load_mnist(job.data_root, job.device, fast=job.fast)
-    return data.validation_split() if job.split == "validation" else data
-
-
 def train_group(job: Job, data, group: list[Out], progress: bool, log) -> list[dict]:
-    """Train a group of seeds, several as one stacked network (mnistlib.stack.fit_many), one alone
-    (mnistlib.train.fit, with its teacher if its recipe has one), and return their records; a run
-    whose epochs or record cannot be written ends in a Refusal naming where its epochs are."""
+    """Train a group of seeds, several as one stacked network (stack.fit_many), one alone (train.fit,
+    with its teacher if it has one); their records. A run whose epochs or record cannot be written
+    ends in a Refusal naming where its epochs are."""
     seeds, by_seed, claimed = [out.seed for out in group], {out.seed: out for out in group}, set()
     log(f"{job.recipe.name}, {f'seed {seeds[0]}' if len(seeds) == 1 else f'seeds {format_seeds(seeds)} stacked'}: "
         f"{job.recipe.summary}")
 
     def keep(run, ended: bool = False) -> dict:
-        """The run so far to its .partial (claimed at its first epoch), marked interrupted unless it `ended`."""
+        """The run so far to its own .partial (claimed at its first epoch), marked interrupted unless it `ended`."""
         out, run.command = by_seed[run.seed], job.command
         record = {**run.record(), "interrupted": run.interrupted or not ended}
-        while True:
-            try:
-                save_record(record, out.partial, new=out.partial not in claimed)
-                break
-            except Refusal:  # unclaimed: another run took its name meanwhile; the next free name is this one's
-                if out.partial in claimed:
-                    raise
-                out = by_seed[run.seed] = out._replace(partial=partial_path(out.path))
-            except OSError as e:
-                raise Refusal(f"cannot write {out.partial} ({e.strerror or e}): seed {run.seed} stopped; "
-                              + ("its epochs before are in it" if out.partial in claimed else "no epoch kept")) from None
+        try:
+            save_record(record, out.partial, new=out.partial not in claimed)
+        except Refusal:
+            if out.partial in claimed:
+                raise
+            by_seed[run.seed] = out._replace(partial=partial_path(out.path))  # taken meanwhile: the next free name
+            return keep(run, ended)
+        except OSError as e:
+            raise Refusal(f"cannot write {out.partial} ({e.strerror or e}): seed {run.seed} stopped; "
+                          + ("its epochs before are in it" if out.partial in claimed else "no epoch kept")) from None
         claimed.add(out.partial)
         return record
 
@@ -215,8 +211,8 @@ def train_group(job: Job, data, group: list[Out], progress: bool, log) -> list[d
     for i, (run, record) in enumerate(zip(runs, records)):
         out = by_seed[run.seed]
         if run.interrupted or run.diverged:
-            log(f"seed {run.seed}: {'diverged' if run.diverged else 'interrupted'}; " + (
-                f"its {len(run.history)} finished epoch(s) are in {out.partial}" if run.history else "no epoch had ended"))
+            kept = f"its {len(run.history)} finished epoch(s) are in {out.partial}" if run.history else None
+            log(f"seed {run.seed}: {'diverged' if run.diverged else 'interrupted'}; {kept or 'no epoch had ended'}")
             continue
         try:
             save_record(record, out.path, job.overwrite)

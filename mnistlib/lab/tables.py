@@ -1,12 +1,5 @@
-"""The Markdown tables made from run records (records.py), of the seed statistics (`seed_stats`:
-final-epoch mean ± sample std over seeds; the best epoch only beside it, labelled as selected on
-the split it reports) of the records that are results (records.why_not_a_result):
-
-    results_table     the README's table: the iterations trained from scratch (test split)
-    taught_table      the iterations that learn from a teacher, each beside its net trained alone
-    validation_table  the validation-split variants, one row each
-    teacher_table     the distillation search: each student against its recipe alone, seed by seed
-"""
+"""The Markdown tables made from the records that are results: the final-epoch mean ± sample std
+over seeds (`seed_stats`); the best epoch only beside it, labelled as selected on the split it reports."""
 from __future__ import annotations
 
 import json
@@ -25,46 +18,42 @@ TUNING_SEEDS = range(10)  # results are reported over seeds 0-9 (older recipes: 
 
 
 def results_table(names=None, runs_dir: Path = RUNS_DIR) -> str:
-    """The README's results table, made only from the records on disk: the iterations `names`,
-    default those trained from scratch (the others: `taught_table`)."""
+    """The README's table, made only from the records on disk: `names`, default those trained from scratch."""
     rows = []
-    for name in names or FROM_SCRATCH:
-        said = RECIPES[name].reported if name in RECIPES else {}
+    for name, label, records in _groups(names or FROM_SCRATCH, runs_dir):
+        s, said = seed_stats(records), RECIPES[name].reported  # a result's recipe is registered
         claim = f"{said['best_test_acc']:.2f} (best epoch, {said['best_epoch']}), one run" if said else "–"
-        for records, label in _tuning_then_held_out(load_records(name, runs_dir), name):
-            s = seed_stats(records)
-            rows.append([label, f"{s['params']:,}", format_seeds(s["seeds"]), *_final(s), f"{s['best_mean']:.2f}",
-                         f"{s['train_mean']:.2f}", claim if label == name else "–"])
+        rows.append([label, f"{s['params']:,}", format_seeds(s["seeds"]), *_final(s), f"{s['best_mean']:.2f}",
+                     f"{s['train_mean']:.2f}", claim if label == name else "–"])
     if not rows:
         raise Refusal(f"no results in {runs_dir} ({no_results_reason(runs_dir, names=names or FROM_SCRATCH)}): "
                       "make them with `python -m mnistlib study NAME`")
     return _markdown(["iteration", ">params", "seeds", ">**final-epoch test acc** (mean ± std)", ">min – max",
-                      ">best epoch (mean; test-selected, for reference)", ">train acc (final)", "write-up's claim"], rows)
+                      ">best epoch (mean; test-selected, for reference)", ">train acc (final)",
+                      "write-up's claim"], rows)
 
 
 def taught_table(runs_dir: Path = RUNS_DIR) -> str:
-    """The README's table of the iterations that learn from a teacher (test split), kept apart from
-    the from-scratch ones: each beside its recipe trained alone on the same seeds, and the training
-    time per seed, the teacher's included, as the records measured it."""
+    """The iterations that learn from a teacher, kept apart: each beside its net trained alone on the
+    same seeds, and the minutes per seed, the teacher's included, as the records measured them."""
     rows = []
-    for name in TAUGHT:
+    for name, label, records in _groups(TAUGHT, runs_dir):
         alone_name = alone_twin(name)
         alone = {r["seed"]: r for r in load_records(alone_name, runs_dir)}
-        for records, label in _tuning_then_held_out(load_records(name, runs_dir), name):
-            s, seeds = seed_stats(records), [r["seed"] for r in records]
-            own = statistics.fmean(m["final_test_acc"] for r in records for m in r["teacher"])
-            student, teacher = (statistics.fmean(sum(x["seconds"] for x in r[part]) / 60 for r in records)
-                                for part in ("history", "teacher"))
-            beside, gain = f"{alone_name}: not all these seeds", "–"
-            if all(seed in alone for seed in seeds):
-                twins = [alone[seed] for seed in seeds]
-                a = seed_stats(twins)
-                beside = f"{alone_name} {a['final_mean']:.2f} ± {a['final_std']:.2f} ({_machines(twins)})"
-                gain = f"{s['final_mean'] - a['final_mean']:+.2f}" + (  # across machines: two samples, not pairs
-                    ", across machines" if _machines(twins) != _machines(records) else "")
-            rows.append([f"{label} ({s['params']:,})", f"{_members(RECIPES[name].teacher)} ({own:.2f})",
-                         format_seeds(seeds), *_final(s), f"{student:.1f} + {teacher:.1f} ({_machines(records)})",
-                         beside, gain])
+        s, seeds = seed_stats(records), [r["seed"] for r in records]
+        own = statistics.fmean(m["final_test_acc"] for r in records for m in r["teacher"])
+        student, teacher = (statistics.fmean(sum(x["seconds"] for x in r[part]) / 60 for r in records)
+                            for part in ("history", "teacher"))
+        beside, gain = f"{alone_name}: not all these seeds", "–"
+        if all(seed in alone for seed in seeds):
+            twins = [alone[seed] for seed in seeds]
+            a = seed_stats(twins)
+            beside = f"{alone_name} {a['final_mean']:.2f} ± {a['final_std']:.2f} ({_machines(twins)})"
+            gain = f"{s['final_mean'] - a['final_mean']:+.2f}" + (  # across machines: two samples, not pairs
+                ", across machines" if _machines(twins) != _machines(records) else "")
+        rows.append([f"{label} ({s['params']:,})", f"{_members(RECIPES[name].teacher)} ({own:.2f})",
+                     format_seeds(seeds), *_final(s), f"{student:.1f} + {teacher:.1f} ({_machines(records)})",
+                     beside, gain])
     if not rows:
         raise Refusal(f"no results of an iteration that learns from a teacher ({', '.join(TAUGHT)}) in {runs_dir} "
                       f"({no_results_reason(runs_dir, names=TAUGHT)}): make them with "
@@ -75,12 +64,11 @@ def taught_table(runs_dir: Path = RUNS_DIR) -> str:
 
 
 def validation_table(runs_dir: Path = RUNS_DIR) -> str:
-    """The complete validation-split runs in runs_dir/validation/, one row per variant: for each
-    iteration its registered recipe first, then the variants, best mean first."""
+    """One row per variant of the validation-split results: each iteration's registered recipe first,
+    then its variants, best mean first."""
     folder, groups = validation_dir(runs_dir), {}
-    for rec in read_records(folder) if folder.is_dir() else ():
-        if why_not_a_result(rec, "validation", registered=False) is None:
-            groups.setdefault(variant_label(rec), []).append(rec)
+    for rec in validation_results(runs_dir) if folder.is_dir() else ():
+        groups.setdefault(variant_label(rec), []).append(rec)
     if not groups:
         found = no_results_reason(runs_dir, "validation") if folder.is_dir() else "no such folder"
         raise Refusal(f"no complete validation-split records in {folder} ({found}): make them with "
@@ -101,9 +89,9 @@ def teacher_table(runs_dir: Path = TEACHER_RUNS) -> str:
     project's rule: adopt only a mean gain larger than the seed-to-seed std of the recipe alone."""
     registered = {_body(r.to_dict()): name for name, r in RECIPES.items() if not r.teacher}
     runs = {}  # (the registered recipe, its teacher's label or "" alone) -> {seed: record}
-    for rec in read_records(validation_dir(runs_dir)):
-        name, recipe = registered.get(_body(rec["recipe"])), rec["recipe"]
-        if name is not None and why_not_a_result(rec, "validation", registered=False) is None:
+    for rec in validation_results(runs_dir):
+        recipe = rec["recipe"]
+        if (name := registered.get(_body(recipe))) is not None:
             label = f"{_members(recipe['teacher'])}, T={recipe['temperature']:g}, w={recipe['soft_weight']:g}" \
                 if recipe.get("teacher") else ""
             runs.setdefault((name, label), {})[rec["seed"]] = rec
@@ -129,7 +117,7 @@ def teacher_table(runs_dir: Path = TEACHER_RUNS) -> str:
 
 
 def seed_stats(records: list[dict]) -> dict:
-    """Over the records' seeds: the final-epoch accuracy's mean, sample std, min and max, the best
+    """The final-epoch accuracy's mean, sample std, min and max over the records' seeds, the best
     epoch's mean and std, the final training accuracy's mean."""
     if not records:
         raise Refusal("no complete run records to summarise: make them with "
@@ -155,9 +143,14 @@ def split_held_out(records: list[dict]) -> tuple[list[dict], list[dict]]:
             [r for r in records if r["seed"] not in TUNING_SEEDS])
 
 
+def validation_results(runs_dir: Path) -> list[dict]:
+    """The validation-split results in runs_dir/validation/, of any recipe (variants too)."""
+    return [r for r in read_records(validation_dir(runs_dir))
+            if why_not_a_result(r, "validation", registered=False) is None]
+
+
 def no_results_reason(runs_dir: Path, split: str = "test", names=None) -> str:
-    """Why a runs folder gives no table (of the iterations `names`, default all): how many of
-    their records it holds, and why none is a result."""
+    """Why runs_dir gives no table of `names` (default all): how many records, why none is a result."""
     records = [r for r in read_records(split_dir(runs_dir, split)) if names is None or r.get("iteration") in names]
     why = Counter(w.split(":")[0] for r in records if (w := why_not_a_result(r, split, registered=split == "test")))
     found = f"{sum(why.values())} record(s), none a result" + (
@@ -188,16 +181,19 @@ def alone_twin(name: str) -> str:
     return twin
 
 
+def _groups(names, runs_dir: Path):
+    """(name, row label, records) of each iteration's tuning seeds, then of its held-out seeds, where it has any."""
+    for name in names:
+        for records, label in zip(split_held_out(load_records(name, runs_dir)), (name, f"{name}, held-out seeds")):
+            if records:
+                yield name, label, records
+
+
 def _markdown(columns: list[str], rows: list[list[str]]) -> str:
     """A Markdown table; a column whose title starts with ">" is right-aligned."""
     rule = "|" + "|".join("---:" if c.startswith(">") else "---" for c in columns) + "|"
     head, *body = ("| " + " | ".join(cells) + " |" for cells in [[c.removeprefix(">") for c in columns], *rows])
     return "\n".join([head, rule, *body])
-
-
-def _tuning_then_held_out(records: list[dict], name: str) -> list[tuple[list[dict], str]]:
-    """(records, row label) of the tuning seeds, then of the held-out seeds, where there are any."""
-    return [(recs, label) for recs, label in zip(split_held_out(records), (name, f"{name}, held-out seeds")) if recs]
 
 
 def _final(s: dict) -> tuple[str, str]:
@@ -211,7 +207,8 @@ def _members(names) -> str:
 
 
 def _machines(records: list[dict]) -> str:
-    return ", ".join(sorted({(r.get("environment") or {}).get("device_name") or "machine not recorded" for r in records}))
+    names = {(r.get("environment") or {}).get("device_name") or "machine not recorded" for r in records}
+    return ", ".join(sorted(names))
 
 
 def _body(recipe: dict) -> str:
@@ -221,5 +218,3 @@ def _body(recipe: dict) -> str:
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
