@@ -6,14 +6,9 @@ this 7 looks a little like a 1 and not at all like a 0. A small student learns f
     loss = (1 - w) * CE(student, label) + w * T^2 * KL(teacher at T || student at T)
 
 The T^2 keeps the soft term's gradients the size of the hard term's whatever T is (their
-section 2). With w = 0 the student trains exactly as without a teacher (tested).
-
-    Teacher            the trained members (several: an ensemble), in eval mode, and their soft targets
-    distillation_loss  the loss above
-    teacher_path       where a trained member is cached (runs/teachers/), keyed by its recipe, seed,
-                       split and training images: a teacher is never reused for another split
-    get_teacher        trains each member (mnistlib.train.fit) or loads it; a student learns from it
-                       with fit(recipe, data, seed, teacher=...), its loss Teacher.loss, its rule Teacher.check
+section 2). With w = 0 the student trains exactly as without a teacher (tested). `get_teacher`
+trains each member (several: an ensemble) or loads it from runs/teachers/, where a member is kept
+under its recipe, seed, split and training images: a teacher is never reused for another split.
 """
 from __future__ import annotations
 
@@ -37,10 +32,9 @@ except ImportError:  # Windows: no lock; two processes may then train the same m
 
 from .data import MNISTTensors
 from .errors import Refusal
-from .notebook import in_notebook, replace_bars_by_text
 from .paths import ROOT, USER_RUNS_DIR
 from .recipes import Recipe, teacher_recipes
-from .train import default_epochs, fit
+from .train import Log, default_epochs, fit
 
 TEACHERS_DIR = USER_RUNS_DIR / "teachers"  # trained teacher members (ignored by git; a cache, not evidence)
 
@@ -82,9 +76,9 @@ class Teacher:
         if [r["recipe"]["name"] for r in self.records] != list(recipe.teacher):
             raise Refusal(f"the teacher given is {[r['recipe']['name'] for r in self.records]}, the recipe's is "
                           f"{list(recipe.teacher)}")
-        if [r["seed"] for r in self.records] != [seed + i for i in range(len(self.records))]:
-            raise Refusal(f"the teacher given has seeds {[r['seed'] for r in self.records]}; a student of seed {seed} "
-                          f"learns from seeds {[seed + i for i in range(len(self.records))]}: "
+        seeds, asked = [r["seed"] for r in self.records], [seed + i for i in range(len(self.records))]
+        if seeds != asked:
+            raise Refusal(f"the teacher given has seeds {seeds}; a student of seed {seed} learns from seeds {asked}: "
                           "get_teacher(recipe, data, seed) gives them")
         if (self.split, self.train_images) != (data.split, len(data.train_x)):
             raise Refusal(f"the teacher learnt from {self.train_images:,} images with the {self.split} split "
@@ -104,8 +98,8 @@ CACHE_VERSION = 1  # raise it when a change to training would make the kept teac
 
 
 def teacher_path(recipe, seed: int, data, epochs: int, cache_dir: Path) -> Path:
-    """The cache file of one trained member: its name says what it is, its hash what exactly (the
-    recipe, seed, epochs, split, the training images themselves, determinism, CACHE_VERSION)."""
+    """The file of one trained member: its name says what it is, its hash what exactly (the recipe,
+    seed, epochs, split, the training images themselves, determinism, CACHE_VERSION)."""
     images = hashlib.sha1(data.train_y.cpu().numpy().tobytes()).hexdigest() + \
         f"{data.train_x.sum(dtype=torch.float64).item():.6f}"  # labels and pixel sum: which images, cheaply
     key = json.dumps([CACHE_VERSION, recipe.to_dict(), seed, data.split, data.fast, len(data.train_x), images, epochs,
@@ -121,7 +115,7 @@ def where(path: Path) -> Path:
 
 
 @contextmanager
-def locked(path: Path, log=None):
+def locked(path: Path, log):
     """Hold `path`.lock: two students needing the same member (e.g. `study --jobs`) train it once;
     the second waits, saying so, then loads it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +124,7 @@ def locked(path: Path, log=None):
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if log:
-                    log(f"waiting for {where(path)}: another process is training this teacher")
+                log(f"waiting for {where(path)}: another process is training this teacher")
                 fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -162,41 +155,35 @@ def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Pa
     (`cache_dir`, default runs/teachers/). None if it was interrupted (Ctrl-C) before it was whole.
     `epochs`: each member's, default its recipe's (1 on fast-mode data); fewer, for class time,
     make a weaker teacher than the recipe's, and every line about such a member says so."""
-    cache_dir, said = Path(cache_dir or TEACHERS_DIR), []
-
-    def say(line: str) -> None:  # what this call logged: in a notebook, each member's training clears the cell
-        said.append(line)
-        if log:
-            log(line)
-
+    cache_dir, say = Path(cache_dir or TEACHERS_DIR), Log(log, progress)
     members, records = [], []
     try:
         for i, member in enumerate(teacher_recipes(recipe)):
             member_seed, n = seed + i, epochs or default_epochs(member, data.fast)
+            who = f"teacher {member.name} seed {member_seed}"
             short = f", not its recipe's {member.epochs}: a weaker teacher" if n < member.epochs else ""
             path = teacher_path(member, member_seed, data, n, cache_dir)
             with locked(path, say):
                 if path.exists():
                     model, record = load_member(member, path, data.device)
-                    say(f"teacher {member.name} seed {member_seed}: trained before ({record['epochs']} epochs{short}), "
-                        f"its {data.split} acc {record['final_test_acc']:.2f}%; kept in {where(path)}")
+                    say(f"{who}: trained before ({record['epochs']} epochs{short}), its {data.split} acc "
+                        f"{record['final_test_acc']:.2f}%; kept in {where(path)}")
                 else:
-                    say(f"teacher {member.name} seed {member_seed}: training it for {n} epochs{short}, on "
-                        f"{len(data.train_x):,} images; then kept in {where(cache_dir)}/ for the next time")
+                    say(f"{who}: training it for {n} epochs{short}, on {len(data.train_x):,} images; then kept in "
+                        f"{where(cache_dir)}/ for the next time")
                     run = fit(member, data, member_seed, epochs=n, progress=progress,
-                              log=lambda line, s=member_seed: say(f"teacher {member.name} seed {s}: {line}"))
-                    if progress and log and in_notebook():
-                        replace_bars_by_text(said)  # fit left only its own lines in the cell: all of this call's
+                              log=lambda line: say(f"{who}: {line}"))
+                    say.replace_bars()  # fit left only its own lines in the cell: all of this call's
                     if run.interrupted:
                         return None
                     if run.diverged:
-                        raise Refusal(f"teacher {member.name} seed {member_seed} diverged; no student learns from it")
+                        raise Refusal(f"{who} diverged; no student learns from it")
                     model, record = run.model.eval(), run.record()
                     try:
                         save_member(model, record, path)
                     except OSError as e:  # e.g. a full disk: the student still learns from it, it is just not kept
-                        say(f"teacher {member.name} seed {member_seed}: cannot keep it in {where(path)} "
-                            f"({e.strerror or e}); it is used now and trained again next time")
+                        say(f"{who}: cannot keep it in {where(path)} ({e.strerror or e}); it is used now and "
+                            "trained again next time")
             members.append(model)
             records.append(record)
     except KeyboardInterrupt:  # while waiting for another process's teacher, or loading one

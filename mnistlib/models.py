@@ -1,20 +1,15 @@
-"""The networks: one small builder turns a layer list into an nn.Sequential.
+"""The networks: one small builder turns a layer list into an nn.Sequential. The list reads like
+the write-up (the convention of torchvision's VGG `cfgs`):
 
-The list reads like the write-up (the same convention as torchvision's VGG `cfgs`):
+    (16, 16, "M", 16, "M", 16)  ->  conv 1->16, conv 16->16, maxpool, conv 16->16, maxpool, conv 16->16
 
-    [16, 16, "M", 16, "M", 16]   ->  conv 1->16, conv 16->16, maxpool, conv 16->16, maxpool, conv 16->16
+    n           3x3 conv to n channels, no padding, no bias, then ReLU, then BatchNorm
+    (n, k, p)   the same with kernel k and padding p (e.g. (8, 1, 0) is a 1x1 conv)
+    "M"         2x2 max-pool, followed by Dropout when the recipe sets dropout > 0
 
-    int n         3x3 conv to n channels, no padding, no bias, then ReLU, then BatchNorm
-    (n, k, p)     the same with kernel k and padding p (e.g. (8, 1, 0) is a 1x1 conv)
-    "M"           2x2 max-pool, followed by Dropout when the recipe sets dropout > 0
-
-The head turns the last feature map into 10 logits, with no ReLU or BatchNorm after it:
-
-    "gap"         global average pool to 1x1, then a 1x1 conv to 10 channels
-    "conv"        one conv whose kernel covers the whole remaining map (3x3 -> 1x1)
-
-A flat Sequential keeps the receptive-field walk (mnistlib.rf) and torchinfo's summary
-in execution order, layer by layer.
+The head turns the last map into 10 logits, with no ReLU or BatchNorm after it: "gap" (global
+average pool, then a 1x1 conv) or "conv" (one conv whose kernel covers the whole remaining map).
+A flat Sequential keeps the receptive-field walk (mnistlib.rf) and torchinfo's summary in order.
 """
 from __future__ import annotations
 
@@ -37,7 +32,6 @@ def conv_block(cin: int, cout: int, k: int = 3, p: int = 0) -> list[nn.Module]:
 
 
 def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
-    """Build the network described by `cfg` and `head` (see the module docstring)."""
     if not isinstance(cfg, (tuple, list)):
         raise Refusal(f"a layer list is a tuple such as (16, 'M', 16), got {cfg!r}")
     if all(item == "M" for item in cfg):
@@ -62,15 +56,13 @@ def make_net(cfg, head: str = "gap", dropout: float = 0.0) -> nn.Sequential:
         layers += [nn.Conv2d(c, NUM_CLASSES, size, bias=False)]
     else:
         raise Refusal(f"unknown head {head!r}: use 'gap' or 'conv'")
-    layers.append(nn.Flatten())
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, nn.Flatten())
 
 
-def conv_spec(item, cfg=()) -> tuple[int, int, int]:
-    """A conv entry of a layer list as (channels, kernel, padding): n is (n, 3, 0)."""
+def conv_spec(item, cfg) -> tuple[int, int, int]:
+    """A conv entry of the layer list `cfg` as (channels, kernel, padding): n is (n, 3, 0)."""
     spec = (item, 3, 0) if isinstance(item, int) else item
-    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
-    if not (isinstance(spec, (tuple, list)) and len(spec) == 3 and all(whole(v) for v in spec)
+    if not (isinstance(spec, (tuple, list)) and len(spec) == 3 and all(type(v) is int for v in spec)
             and spec[0] >= 1 and spec[1] >= 1 and spec[2] >= 0):
         raise Refusal(f"layer {item!r} in {cfg!r}: use n (3x3 conv to n channels), (n, k, p) or 'M'")
     return tuple(spec)
@@ -82,11 +74,10 @@ def count_params(model: nn.Module) -> int:
 
 
 def summary(recipe, **kwargs):
-    """torchinfo's layer-by-layer summary of a recipe's network (anything with .build()), for
-    one 28x28 digit."""
-    kwargs = {"input_size": (1, 1, MNIST_SIZE, MNIST_SIZE), "col_names": ("output_size", "num_params"),
-              "row_settings": ("var_names",), "verbose": 0, **kwargs}
-    return torchinfo.summary(recipe.build(), **kwargs)
+    """torchinfo's layer-by-layer summary of a recipe's network, for one 28x28 digit."""
+    return torchinfo.summary(recipe.build(), **{
+        "input_size": (1, 1, MNIST_SIZE, MNIST_SIZE), "col_names": ("output_size", "num_params"),
+        "row_settings": ("var_names",), "verbose": 0, **kwargs})
 
 
 def layer_diff(old, new, names=("before", "after")) -> list[str]:
@@ -98,7 +89,6 @@ def layer_diff(old, new, names=("before", "after")) -> list[str]:
         for k in range(max(i2 - i1, j2 - j1)):
             a = repr(old[i1 + k]) if i1 + k < i2 else "-"
             b = repr(new[j1 + k]) if j1 + k < j2 else "-"
-            what = {"equal": "", "delete": "removed", "insert": "added"}.get(op, "changed" if "-" not in (a, b) else
-                                                                            "removed" if b == "-" else "added")
+            what = "" if op == "equal" else "removed" if b == "-" else "added" if a == "-" else "changed"
             rows.append(f"{a:<{width}}{b:<{width}}{what}".rstrip())
     return rows

@@ -17,7 +17,6 @@ seed, at the same rate, but not the single run's masks).
 from __future__ import annotations
 
 import copy
-import math
 import time
 
 import torch
@@ -29,10 +28,9 @@ from .data import Batches, MNISTTensors
 from .errors import Refusal
 from .machine import environment
 from .models import NUM_CLASSES
-from .notebook import in_notebook, replace_bars_by_text
 from .recipes import Recipe
 from . import train
-from .train import Run, default_epochs, format_epoch, make_schedule
+from .train import Log, Run, default_epochs, format_epoch, make_schedule
 
 
 def seeded(recipe: Recipe, seed: int) -> nn.Sequential:
@@ -102,10 +100,10 @@ def train_epoch(model, batches: list[Batches], optimizer, label_smoothing: float
 
 def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int | None = None,
              progress: bool = True, log=tqdm.write, on_epoch=None) -> list[Run]:
-    """Train `recipe` once per seed, all seeds as one stacked network, and return a Run per seed
-    as `fit` does (each with its own network, `unstack`ed, and history). Ctrl-C keeps the
-    finished epochs of every seed; a seed whose loss stops being finite stops there, the others
-    go on. `on_epoch(runs)` is called after each epoch."""
+    """Train `recipe` once per seed, all seeds as one stacked network: a Run per seed, as `fit`
+    gives it (its own network, `unstack`ed, and history). Ctrl-C keeps every seed's finished
+    epochs; a seed whose loss stops being finite stops there, the others go on. `on_epoch(runs)`
+    is called after each epoch."""
     if recipe.teacher:
         raise Refusal(f"{recipe.name} learns from a teacher: train it with fit(), one seed at a time")
     if len(set(seeds)) != len(seeds) or not seeds:
@@ -124,13 +122,7 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
     env = environment(data.device)
     runs = [Run(recipe, s, recipe.build(), epochs, data.fast, data.split, environment=env, stacked=list(seeds))
             for s in seeds]
-    lines: list[str] = []
-
-    def say(line: str) -> None:
-        lines.append(line)
-        if log:
-            log(line)
-
+    say = Log(log, progress)
     name = f"{recipe.name} x{k} seeds" + (" (FAST MODE)" if data.fast else "")
     epoch_bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not progress)
     try:
@@ -138,21 +130,14 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(model, batches, optimizer, recipe.label_smoothing, scheduler,
                                                 f"epoch {epoch}", progress)
-            take_out(model, runs)  # each seed's network, measured alone (a stacked pass is no faster, measured)
-            measured = [train.evaluate(run.model, data.eval_x, data.eval_y) if not run.diverged else None
-                        for run in runs]
+            live = [(i, run) for i, run in enumerate(runs) if not run.diverged]  # the diverged keep their last net
+            for i, run in live:  # each seed's network, measured alone (a stacked pass is no faster, measured)
+                run.model = unstack(model, recipe, i).to(memory_format=torch.channels_last)
+            measured = [train.evaluate(run.model, data.eval_x, data.eval_y) for _, run in live]
             seconds = round(time.perf_counter() - start, 3)  # the stacked epoch's, shared by its K seeds
-            for i, run in enumerate(runs):
+            for (i, run), held_out in zip(live, measured):
+                run.add_epoch(epoch, lr, seconds, (train_loss[i].item(), train_acc[i].item()), held_out)
                 if run.diverged:
-                    continue
-                test_loss, test_acc = measured[i]
-                run.history.append({
-                    "epoch": epoch, "train_loss": round(train_loss[i].item(), 6),
-                    "train_acc": round(train_acc[i].item(), 4), "test_loss": round(test_loss, 6),
-                    "test_acc": round(test_acc, 4), "lr": lr, "seconds": seconds,
-                })
-                if not (math.isfinite(train_loss[i]) and math.isfinite(test_loss)):
-                    run.diverged = True
                     say(f"seed {run.seed} diverged: the loss is no longer finite at epoch {epoch}; it stops there")
             accs = [r.history[-1]["test_acc"] for r in runs if not r.diverged]
             epoch_bar.set_postfix(test_acc=f"{sum(accs) / max(len(accs), 1):.2f}")
@@ -167,17 +152,8 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
         say(f"interrupted: keeping the finished epochs of {k} seeds")
     finally:
         epoch_bar.close()
-        if progress and log and in_notebook():
-            replace_bars_by_text(lines)
-    return runs  # each run's network is the one of its last finished epoch (take_out)
-
-
-def take_out(model, runs: list[Run]) -> None:
-    """Each run's network as it is now in the stacked `model`; a diverged seed keeps the one of
-    the epoch it diverged at, its last recorded."""
-    for i, run in enumerate(runs):
-        if not run.diverged or len(run.history) == 0:
-            run.model = unstack(model, run.recipe, i).to(memory_format=torch.channels_last)
+        say.replace_bars()
+    return runs  # each run's network is the one of its last finished epoch
 
 
 def format_many(runs: list[Run], epoch: int, split: str, fast: bool) -> str:

@@ -1,12 +1,9 @@
 """The train/test loop: `fit(recipe, data, seed)` -> Run (model + per-epoch history).
 
 Honest evaluation: the held-out split (the test set, or the validation split when choosing
-between recipes) is only ever *measured* after each epoch; nothing here picks an epoch or a
-model by it. A run's headline number is its final-epoch accuracy, and `why_not_a_result` is the
-one rule for which runs count: complete, full-mode, on the split asked, of the registered recipe.
-
-Fast mode is a property of the data (`data.fast`, see mnistlib.data.load_mnist): on fast data,
-`fit` trains one epoch by default, and its record and figures say so.
+between recipes) is only *measured* after each epoch; nothing here picks an epoch or a model by
+it. A run's headline is its final-epoch accuracy, and `why_not_a_result` is the one rule for
+which runs count: whole, full-mode, on the split asked, of the registered recipe.
 """
 from __future__ import annotations
 
@@ -36,6 +33,24 @@ def default_epochs(recipe: Recipe, fast: bool) -> int:
     return 1 if fast else recipe.epochs
 
 
+class Log(list):
+    """The lines a training logs, each passed on to `log` (None: silent) and kept: in a notebook
+    they replace the live progress bars when it ends, so the stored notebook reads the same everywhere."""
+
+    def __init__(self, log, progress: bool):
+        super().__init__()
+        self.log, self.progress = log, progress
+
+    def __call__(self, line: str) -> None:
+        self.append(line)
+        if self.log:
+            self.log(line)
+
+    def replace_bars(self) -> None:
+        if self.progress and self.log and in_notebook():
+            replace_bars_by_text(self)
+
+
 @dataclass
 class Run:
     recipe: Recipe
@@ -62,26 +77,24 @@ class Run:
         epoch by its held-out accuracy uses that split for model selection."""
         return max(h["test_acc"] for h in self.history) if self.history else None
 
+    def add_epoch(self, epoch: int, lr: float, seconds: float, trained: tuple, measured: tuple) -> None:
+        """One epoch's (loss, accuracy %) on the training batches and on the held-out split; a loss
+        that is no longer finite marks the run diverged."""
+        (train_loss, train_acc), (test_loss, test_acc) = trained, measured
+        self.history.append({"epoch": epoch, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 4),
+                             "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 4), "lr": lr,
+                             "seconds": seconds})
+        self.diverged = not (math.isfinite(train_loss) and math.isfinite(test_loss))
+
     def record(self) -> dict:
-        """The JSON run record, schema 2 (accuracies in percent; `test_*` measure `evaluated_on`,
-        the held-out split)."""
+        """The JSON run record (accuracies in percent; `test_*` measure `evaluated_on`, the held-out split)."""
         return {
-            "schema": SCHEMA,
-            "iteration": self.recipe.name,
-            "params": count_params(self.model),
-            "seed": self.seed,
-            "evaluated_on": self.split,
-            "epochs_asked": self.epochs_asked,
-            "epochs": len(self.history),
-            "interrupted": self.interrupted,
-            "diverged": self.diverged,
-            "fast_mode": self.fast,
-            "recipe": self.recipe.to_dict(),
-            "command": self.command,
-            "environment": self.environment,
-            "history": [{k: v if math.isfinite(v) else None for k, v in h.items()} for h in self.history],  # strict JSON
-            "final_test_acc": self.final_acc,
-            "best_test_acc": self.best_acc,
+            "schema": SCHEMA, "iteration": self.recipe.name, "params": count_params(self.model), "seed": self.seed,
+            "evaluated_on": self.split, "epochs_asked": self.epochs_asked, "epochs": len(self.history),
+            "interrupted": self.interrupted, "diverged": self.diverged, "fast_mode": self.fast,
+            "recipe": self.recipe.to_dict(), "command": self.command, "environment": self.environment,
+            "history": [{k: v if math.isfinite(v) else None for k, v in h.items()} for h in self.history],  # no NaN
+            "final_test_acc": self.final_acc, "best_test_acc": self.best_acc,
             **({"teacher": self.teacher} if self.teacher else {}),
             **({"stacked": self.stacked} if self.stacked else {}),
         }
@@ -94,8 +107,7 @@ def cross_entropy(label_smoothing: float = 0.0):
 
 
 def train_epoch(model, batches, optimizer, loss_fn, scheduler=None, desc: str = "train", progress: bool = True):
-    """One pass over `batches`, the scheduler (if any) stepped after every batch; returns
-    (mean loss, accuracy %) on the (augmented) batches."""
+    """One pass over `batches`, the scheduler stepped after every batch: (mean loss, accuracy %) on them."""
     model.train()
     loss_sum = torch.zeros((), device=batches.x.device)
     correct = torch.zeros((), device=batches.x.device, dtype=torch.long)
@@ -118,10 +130,10 @@ def train_epoch(model, batches, optimizer, loss_fn, scheduler=None, desc: str = 
 
 
 @torch.inference_mode()
-def predict(model, x, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+def predict(model, x) -> torch.Tensor:
     """Logits for every image in x, in eval mode."""
     model.eval()
-    return torch.cat([model(xb) for xb in x.split(batch_size)])
+    return torch.cat([model(xb) for xb in x.split(EVAL_BATCH)])
 
 
 def evaluate(model, x, y):
@@ -143,16 +155,11 @@ def make_schedule(recipe: Recipe, optimizer, epochs: int, steps_per_epoch: int):
 
 def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = None,
         progress: bool = True, log=tqdm.write, on_epoch=None, teacher=None) -> Run:
-    """Train `recipe` from scratch on `data` (already on its device) and measure its held-out
-    split after each epoch. `epochs`: default the recipe's, or 1 on fast-mode data.
-
-    Ctrl-C stops cleanly: the Run comes back with the epochs finished so far and
-    `interrupted=True`. `on_epoch(run)` is called after each epoch (the CLI saves there).
-    `log` gets one compact line per epoch (None: silent). In a notebook the live progress bars
-    are replaced, when training ends, by the epoch lines as plain text: what the notebook
-    stores reads the same everywhere, with no widget state. A recipe with a teacher learns from
-    the one given: `teacher=ml.get_teacher(recipe, data, seed)` (mnistlib.distil).
-    """
+    """Train `recipe` from scratch on `data` (already on its device), measuring its held-out split
+    after each epoch. `epochs`: default the recipe's, or 1 on fast-mode data. Ctrl-C stops cleanly:
+    the Run keeps the finished epochs, `interrupted=True`. `on_epoch(run)` after each epoch (the
+    CLI saves there); `log` gets a line per epoch (None: silent). A recipe with a teacher learns
+    from the one given: `teacher=ml.get_teacher(recipe, data, seed)` (mnistlib.distil)."""
     if recipe.teacher and teacher is None:
         raise Refusal(f"{recipe.name} learns from {', '.join(recipe.teacher)}: pass "
                       "teacher=ml.get_teacher(recipe, data, seed)")
@@ -174,30 +181,18 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     loss_fn = teacher.loss(recipe) if teacher else cross_entropy(recipe.label_smoothing)
     run = Run(recipe, seed, model, epochs, data.fast, data.split, environment=environment(data.device),
               teacher=teacher.summary() if teacher else [])
-    lines: list[str] = []  # what was logged: in a notebook, it replaces the bars at the end
-
-    def say(line: str) -> None:
-        lines.append(line)
-        if log:
-            log(line)
-
+    say = Log(log, progress)
     epoch_bar = tqdm(range(1, epochs + 1), desc=recipe.name + (" (FAST MODE)" if data.fast else ""), unit="epoch",
                      disable=not progress)
     try:
         for epoch in epoch_bar:
             start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-            train_loss, train_acc = train_epoch(model, batches, optimizer, loss_fn, scheduler, f"epoch {epoch}",
-                                                progress)
-            test_loss, test_acc = evaluate(model, data.eval_x, data.eval_y)
-            run.history.append({
-                "epoch": epoch, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 4),
-                "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 4),
-                "lr": lr, "seconds": round(time.perf_counter() - start, 3),
-            })
-            epoch_bar.set_postfix(test_acc=f"{test_acc:.2f}")
+            trained = train_epoch(model, batches, optimizer, loss_fn, scheduler, f"epoch {epoch}", progress)
+            measured = evaluate(model, data.eval_x, data.eval_y)
+            run.add_epoch(epoch, lr, round(time.perf_counter() - start, 3), trained, measured)
+            epoch_bar.set_postfix(test_acc=f"{measured[1]:.2f}")
             say(format_epoch(run.history[-1], data.split, data.fast))
-            if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
-                run.diverged = True
+            if run.diverged:
                 say(f"diverged: the loss is no longer finite at epoch {epoch}; stopping (a lower lr may help)")
                 break
             if on_epoch:
@@ -207,30 +202,34 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
         say(f"interrupted: keeping the {len(run.history)} finished epoch(s)")
     finally:
         epoch_bar.close()
-        if progress and log and in_notebook():
-            replace_bars_by_text(lines)
+        say.replace_bars()
     return run
 
 
 def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:
+    held_out = "val" if split == "validation" else "test"
     return (f"epoch {h['epoch']:>2}  lr {h['lr']:<8.2g} train loss {h['train_loss']:.4f} acc {h['train_acc']:6.2f}"
-            f"  {'val' if split == 'validation' else 'test'} loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s"
+            f"  {held_out} loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s"
             + ("  (FAST MODE: not a result)" if fast else ""))
 
 
 def why_not_a_result(record, split: str = "test", registered: bool = True) -> str | None:
-    """The one rule for what counts as a result, for a record (dict) or a Run: None for a
-    complete, full-mode run measured on `split` of today's registered recipe (registered=False:
-    of any recipe, e.g. a variant on the validation split); else why not, in one line."""
+    """The one rule for what counts as a result, for a record (dict) or a Run: None for a whole run
+    on `split` of today's registered recipe (registered=False: of any recipe, e.g. a variant on the
+    validation split); else why not, in one line."""
     if not isinstance(record, dict):
         record = record.record()
-    return why_not_whole(record, split) or _why_not_its_teacher(record, registered) or \
-        (_why_not_registered(record) if registered else None)
+    why = why_not_whole(record, split) or _why_not_its_teacher(record, registered)
+    if why or not registered:
+        return why
+    diff, name = changes(record["recipe"]), record["recipe"]["name"]
+    if diff is None:
+        return f"NOT REGISTERED: {name} is no iteration of today's registry"
+    return f"A VARIANT of {name}: not its registered recipe" if diff else None
 
 
 def why_not_whole(record: dict, split: str = "test") -> str | None:
-    """Why a record is no whole run on `split` (diverged, fast mode, interrupted, shorter or longer than
-    its recipe, another split), if it is not: such a run is no result of any recipe."""
+    """Why a record is no whole run on `split`, if it is not: such a run is no result of any recipe."""
     epochs, asked, planned = record["epochs"], record["epochs_asked"], record["recipe"]["epochs"]
     if record.get("diverged"):
         return f"DIVERGED: the loss was no longer finite at epoch {epochs}, not a result"
@@ -248,35 +247,23 @@ def why_not_whole(record: dict, split: str = "test") -> str | None:
     return None
 
 
-def _why_not_registered(record: dict) -> str | None:
-    """Why a record's recipe is not today's registered one, if it is not."""
-    diff = changes(record["recipe"])
-    if diff is None:
-        return f"NOT REGISTERED: {record['recipe']['name']} is no iteration of today's registry"
-    if diff:
-        return f"A VARIANT of {record['recipe']['name']}: not its registered recipe"
-    return None
-
-
 def _why_not_its_teacher(record: dict, registered: bool) -> str | None:
-    """For a student: why the teacher its record names is not the one its recipe asks for (its
-    members and their seeds), or was not trained whole, on the same split (a teacher trained on the
-    held-out images would leak them) or, if `registered`, from today's registered recipes."""
+    """Why the teacher a record names is not the one its recipe asks for (members, seeds), or was not
+    trained whole, for the same split or, if `registered`, from today's registered recipes."""
     names, members = list(record["recipe"].get("teacher", ())), record.get("teacher", [])
-    if not names and not members:
-        return None
     if [m["iteration"] for m in members] != names or \
             [m["seed"] for m in members] != [record["seed"] + i for i in range(len(members))]:
         return (f"NOT ITS TEACHER: learnt from {[(m['iteration'], m['seed']) for m in members]}, its recipe asks for "
                 f"{names} with seeds from {record['seed']}, not a result")
     for m in members:
         if m["evaluated_on"] != record["evaluated_on"]:
-            return (f"TEACHER ON ANOTHER SPLIT: {m['iteration']} seed {m['seed']} was trained for the {m['evaluated_on']} "
-                    f"split, the student for the {record['evaluated_on']} split (a teacher that saw the student's "
-                    "held-out images would leak them), not a result")
+            return (f"TEACHER ON ANOTHER SPLIT: {m['iteration']} seed {m['seed']} was trained for the "
+                    f"{m['evaluated_on']} split, the student for the {record['evaluated_on']} split (a teacher that "
+                    "saw the student's held-out images would leak them), not a result")
         if m["epochs"] != m["recipe"]["epochs"]:
             return (f"TEACHER NOT WHOLE: {m['iteration']} seed {m['seed']} trained {m['epochs']} epochs, its recipe "
                     f"{m['recipe']['epochs']}, not a result")
         if registered and changes(m["recipe"]) != {}:
-            return f"A VARIANT TEACHER: {m['iteration']} seed {m['seed']} is not today's registered recipe, not a result"
+            return (f"A VARIANT TEACHER: {m['iteration']} seed {m['seed']} is not today's registered recipe, "
+                    "not a result")
     return None
