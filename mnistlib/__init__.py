@@ -18,11 +18,8 @@ Where things live. The lesson, read top-down:
     stack.py     many seeds at once: K runs as one grouped network (`fit_many`)
     distil.py    learning from a teacher: soft targets, the distillation loss, `get_teacher`
     plots.py     the figures of a run, a recipe, a teacher (plots_rf.py: of receptive fields)
-Beside them: machine.py (device, threads, malloc, environment), mnist_files.py (finding,
-checking and extracting the MNIST files), paths.py, notebook.py (training output in a
-notebook), errors.py (Refusal, the one exception raised on purpose).
-The lab, in mnistlib/lab/ (records, tables, runner, CLI, benchmarks, notebook re-maker, Colab
-address): what turns runs into evidence. No module above imports it.
+Beside them: machine.py, mnist_files.py, paths.py, notebook.py, errors.py. The lab (mnistlib/lab/:
+records, tables, runner, CLI) turns runs into evidence; no module above imports it.
 """
 from importlib import import_module
 

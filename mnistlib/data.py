@@ -1,13 +1,9 @@
-"""MNIST on the training device: both splits as tensors, shuffled batches, batched augmentation.
+"""MNIST on the training device, with no DataLoader: each split is one normalised tensor on the
+device (`load_mnist`), batches are drawn by index (`Batches`), and augmentation is one
+`grid_sample` call on the whole batch (`augment`). The files themselves: mnistlib.mnist_files.
 
-Training never touches a DataLoader: both splits sit on the device as one normalised tensor
-each (`load_mnist`), batches are drawn by index (`Batches`), and augmentation (rotation, shift
-and zoom) is one `affine_grid`/`grid_sample` call on the whole batch (`augment`). Where the
-files come from, and how they are checked: mnistlib.mnist_files.
-
-Fast mode (MNISTLIB_FAST=1, for tests and nbval) is decided here, once, when the data is
-loaded: `load_mnist` then keeps FAST_IMAGES images per split and marks the data `fast`;
-training, records and figures read it from there.
+Fast mode (MNISTLIB_FAST=1, for tests and nbval) is decided here, once, when the data is loaded;
+training, records and figures read it from the data (`MNISTTensors.fast`).
 """
 from __future__ import annotations
 
@@ -25,15 +21,12 @@ from .mnist_files import prepare_root
 MEAN, STD = 0.1307, 0.3081                      # MNIST training-set pixel statistics (0..1 scale)
 BACKGROUND = (0.0 - MEAN) / STD                  # a black pixel after normalisation
 FAST_IMAGES = 8192                               # per split, in fast mode: enough to learn something in 1 epoch
-
-
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 def fast_mode() -> bool:
-    """MNISTLIB_FAST=1 (or true, yes, on) in the environment: tests, CI and nbval train 1 epoch
-    on FAST_IMAGES images; unset, empty, 0, false, no or off: full mode; anything else is refused.
-    Read where data is loaded; everything downstream asks the data (`MNISTTensors.fast`)."""
+    """MNISTLIB_FAST=1 (or true, yes, on): tests, CI and nbval train 1 epoch on FAST_IMAGES images;
+    unset, empty, 0, false, no or off: full mode; anything else is refused."""
     value = os.environ.get("MNISTLIB_FAST", "").strip().lower()
     if value not in TRUE + FALSE:
         raise Refusal(f"MNISTLIB_FAST={os.environ['MNISTLIB_FAST']!r}: use 1 or 0 (or true/false, yes/no, on/off)")
@@ -42,14 +35,13 @@ def fast_mode() -> bool:
 
 @dataclass
 class MNISTTensors:
-    """Training images and a held-out split, normalised, on one device: x is (N, 1, 28, 28)
-    float32, y is (N,) int64. The held-out split (eval_x, eval_y) is the test set, or the
-    validation split: `split` says which."""
+    """Training images and a held-out split (the test set, or the validation split), normalised, on
+    one device: x is (N, 1, 28, 28) float32, y is (N,) int64."""
     train_x: torch.Tensor
     train_y: torch.Tensor
     eval_x: torch.Tensor
     eval_y: torch.Tensor
-    split: str = "test"   # what eval_x/eval_y are: "test", or "validation" (see validation_split)
+    split: str = "test"   # what eval_x/eval_y are: "test" or "validation"
     fast: bool = False    # fast mode: a few images, for tests; nothing trained on it is a result
 
     @property
@@ -57,11 +49,9 @@ class MNISTTensors:
         return self.train_x.device
 
     def validation_split(self, n: int | None = None) -> "MNISTTensors":
-        """Train on all but the last `n` training images (default: one sixth, 10,000 of 60,000)
-        and measure on those instead of the test set: the split for choosing between
-        configurations, so the test set never does."""
-        if n is None:
-            n = len(self.train_x) // 6
+        """Train on all but the last `n` training images (default: 10,000 of 60,000) and measure on
+        those: the split for choosing between configurations, so the test set never does."""
+        n = len(self.train_x) // 6 if n is None else n
         if not 0 < n < len(self.train_x):
             raise Refusal(f"validation size must be between 1 and {len(self.train_x) - 1}, got {n}")
         return MNISTTensors(self.train_x[:-n], self.train_y[:-n], self.train_x[-n:], self.train_y[-n:], "validation",
@@ -74,16 +64,12 @@ def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
 
 def load_mnist(root: str | Path | None = None, device="cpu", download: bool = True,
                limit: int | None = None, fast: bool | None = None) -> MNISTTensors:
-    """Load both splits through torchvision.datasets.MNIST and move them to `device`.
-
-    `fast` (default: MNISTLIB_FAST in the environment) keeps FAST_IMAGES images per split and
-    marks the data fast; `limit` keeps only the first `limit` images of each split.
-    """
+    """Both splits, read by torchvision.datasets.MNIST, on `device`: the first `limit` images of
+    each, or FAST_IMAGES in fast mode (default: MNISTLIB_FAST)."""
     from torchvision.datasets import MNIST
     fast = fast_mode() if fast is None else fast
-    if limit is None and fast:
-        limit = FAST_IMAGES
-    path = prepare_root(root, download)  # checked: swapped or mixed-up files are refused here, before any training
+    limit = FAST_IMAGES if limit is None and fast else limit
+    path = prepare_root(root, download)  # swapped or mixed-up files are refused here, before any training
     splits = []
     for train in (True, False):
         ds = MNIST(path, train=train, download=False)
@@ -96,9 +82,8 @@ def augment(x: torch.Tensor, u: torch.Tensor, z: torch.Tensor | None, degrees: f
     """Rotate, shift and zoom each image of a batch by its own amount, in one grid_sample call.
 
     With u (n, 3) and z (n,) uniform in [-1, 1): image i turns by u[i, 0] x degrees, shifts by
-    u[i, 1:] x translate x the image size on each axis and, if z is given, is magnified by
-    1 + scale x z[i] (torchvision RandomAffine's parameters). What comes in from outside is
-    background (a black pixel), as with torchvision's fill=0.
+    u[i, 1:] x translate x the image size and, if z is given, is magnified by 1 + scale x z[i]
+    (torchvision RandomAffine's parameters). What comes in from outside is a black pixel.
     """
     angle = u[:, 0] * math.radians(degrees)
     shift = u[:, 1:] * 2 * translate  # grid_sample's coordinates: the image spans -1..1
@@ -109,18 +94,16 @@ def augment(x: torch.Tensor, u: torch.Tensor, z: torch.Tensor | None, degrees: f
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
                          torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x - BACKGROUND, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False) + BACKGROUND
+    return F.grid_sample(x - BACKGROUND, grid, padding_mode="zeros", align_corners=False) + BACKGROUND
 
 
 class Batches:
     """Shuffled minibatches of tensors already on the device, augmented batch-wise.
 
-    One seeded CPU generator draws the shuffling and the augmentation parameters, so seed S
-    gives the same batches on a CPU and on a GPU. An epoch's draws are made at its start, in
-    the order one batch after another would make them (its order, then per batch: angle and
-    shifts, then the zoom, drawn last so recipes without zoom keep their random stream), and
-    reach the device in one copy per tensor: nothing crosses between host and device per step.
+    One seeded CPU generator draws the order and the augmentation, so seed S gives the same
+    batches on a CPU and a GPU. An epoch's draws are made at its start (per batch: angle and
+    shifts, then the zoom, drawn last so recipes without zoom keep their random stream) and reach
+    the device in one copy per tensor: nothing crosses between host and device per step.
     """
 
     def __init__(self, x, y, batch_size: int, seed: int = 0, rotate: float = 0.0, translate: float = 0.0,
@@ -136,15 +119,15 @@ class Batches:
         return torch.rand(*shape, generator=self.generator) * 2 - 1
 
     def __iter__(self):
-        device, augmented = self.x.device, bool(self.rotate or self.translate or self.scale)
+        device = self.x.device
         order = torch.randperm(len(self.x), generator=self.generator)
         sizes = [len(idx) for idx in order.split(self.batch_size)]
-        if augmented:
+        u = z = [None] * len(sizes)
+        if self.rotate or self.translate or self.scale:
             draws = [(self._uniform(n, 3), self._uniform(n) if self.scale else None) for n in sizes]
             u = torch.cat([d[0] for d in draws]).to(device, non_blocking=True).split(sizes)
-            z = torch.cat([d[1] for d in draws]).to(device, non_blocking=True).split(sizes) if self.scale else None
-        for i, idx in enumerate(order.to(device, non_blocking=True).split(self.batch_size)):
-            xb = self.x[idx]
-            if augmented:
-                xb = augment(xb, u[i], z[i] if z is not None else None, self.rotate, self.translate, self.scale)
+            if self.scale:
+                z = torch.cat([d[1] for d in draws]).to(device, non_blocking=True).split(sizes)
+        for idx, ui, zi in zip(order.to(device, non_blocking=True).split(self.batch_size), u, z):
+            xb = self.x[idx] if ui is None else augment(self.x[idx], ui, zi, self.rotate, self.translate, self.scale)
             yield xb, self.y[idx]

@@ -1,12 +1,11 @@
-"""The machine a run uses: device choice, CPU cores, malloc, determinism, and what a record
-says about it all (`environment`)."""
+"""The machine a run uses: device, CPU cores, malloc, determinism, and what a record says about
+it all (`environment`)."""
 from __future__ import annotations
 
 import ctypes
 import functools
 import os
 import platform
-import sys
 
 import torch
 
@@ -14,10 +13,10 @@ from .errors import Refusal
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """CUDA when torch sees a GPU, else the CPU ("auto"); or the device asked for. The process is
-    tuned for it (`tune`)."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if str(device) == "auto" else \
-        torch.device(device)
+    """CUDA when torch sees a GPU, else the CPU ("auto"); or the device asked for. Tuned for (`tune`)."""
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise Refusal("device 'cuda' asked for, but torch sees no CUDA GPU; use --device auto or cpu")
     tune(device)
@@ -25,12 +24,20 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def tune(device: torch.device, deterministic: bool = False) -> None:
-    """The process-wide settings training on `device` wants: glibc keeps freed memory on a CPU
-    (keep_freed_memory), cuDNN's algorithms on CUDA (set_determinism). No result depends on them
-    but CUDA's determinism, which a record's environment states."""
+    """The process-wide settings training on `device` wants; no result depends on them but CUDA's
+    determinism, which a record's environment states. CPU: keep freed memory. CUDA: by default
+    cuDNN benchmarks its algorithms once per shape and keeps the fastest, which may be a
+    non-deterministic one (a run then matches itself only within noise); `deterministic` asks for
+    cuDNN's and torch's deterministic kernels (those without one warn instead of failing). CPU
+    kernels are deterministic for a given machine and thread count."""
     if device.type == "cpu":
         keep_freed_memory()
-    set_determinism(device, deterministic)
+    if device.type == "cuda":
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 def cpu_cores() -> int:
@@ -39,38 +46,16 @@ def cpu_cores() -> int:
 
 
 def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory instead of handing it back to the OS.
-
-    Every CPU training step allocates and frees a few MB of activations. With glibc's
-    defaults those frees shrink the heap and the next step page-faults the memory back in:
-    about 3,000 page faults per step here, which cost ~15% of the step with 2 threads
-    (measured in a VM; the tuning guides' LD_PRELOAD=jemalloc does the same job). Setting
-    the thresholds is process-wide and does not change any result. Linux/glibc only;
-    elsewhere it does nothing and returns False.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
+    """Ask glibc's malloc to keep freed memory instead of handing it back to the OS; False where
+    there is no glibc. Each CPU step allocates and frees a few MB of activations: by default the
+    heap shrinks and the next step page-faults it back, about 3,000 faults a step, ~15% of a step
+    with 2 threads (measured in a VM; LD_PRELOAD=jemalloc does the same job). Changes no result."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # e.g. musl
+    except OSError:  # not glibc: musl, macOS, Windows
         return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
     return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20))
-
-
-def set_determinism(device: torch.device, deterministic: bool = False) -> None:
-    """CUDA only (CPU kernels are deterministic for a given machine and thread count).
-    Default: cuDNN benchmarks its algorithms once per shape and keeps the fastest, which may be
-    a non-deterministic one: a CUDA run then matches itself only within noise. Deterministic:
-    cuDNN's deterministic algorithms and torch's deterministic mode (kernels that have no
-    deterministic version warn instead of failing). Process-wide settings."""
-    if device.type != "cuda":
-        return
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    torch.backends.cudnn.benchmark = not deterministic
-    torch.backends.cudnn.deterministic = deterministic
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 @functools.cache
@@ -83,9 +68,9 @@ def _cpu_model() -> str:
 
 
 def environment(device: torch.device) -> dict:
-    """What a record needs to say for a reader to know whether it can be reproduced to the
-    digit: the same device model, library versions, thread count, determinism flags and, on a
-    CPU, the same instruction set (floating-point sums differ between AVX2 and AVX-512 kernels)."""
+    """What a reader needs to know whether a record can be reproduced to the digit: the device
+    model, library versions, thread count, determinism flags and, on a CPU, the instruction set
+    (floating-point sums differ between AVX2 and AVX-512 kernels)."""
     import torchvision
     cuda = device.type == "cuda"
     return {

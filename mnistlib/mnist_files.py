@@ -1,19 +1,12 @@
-"""The four MNIST files on disk: where they are, checked, extracted, or downloaded.
+"""The four MNIST files in `<root>/MNIST/raw/` (a torchvision root: the `root` argument, else
+$MNISTLIB_DATA, else data/ in the repository), found, checked, and extracted or downloaded.
 
-The data root is, in order: the `root` argument, the MNISTLIB_DATA environment variable,
-`data/` in the repository (whatever the working folder: Jupyter starts in notebooks/). It is a
-torchvision dataset root: the files live in `<root>/MNIST/raw/`.
-
-- Extracted files present: torchvision.datasets.MNIST reads them.
-- Only the four `.gz` files present (an offline copy, or a manual download after the usual
-  HTTP 403 from the original host): we check and extract them ourselves, into the root when it
-  is writable, else into a cache folder. torchvision's downloader would not accept
-  re-compressed `.gz` files (it checks their md5), so we never call it for them.
-- Nothing present: torchvision downloads (if `download=True`); when that fails, one clear
-  error names the four files and the folder they belong in, and nothing is left behind.
-
-Then each file's header and length are checked, and the counts (as many labels as images in each
-split, more training images than test images): swapped or mixed-up files are refused, not trained on.
+torchvision reads the extracted files, and downloads them when none are there; a failed download
+leaves nothing behind. Where only the `.gz` files are (an offline copy, or a manual download after
+the usual HTTP 403), we extract them ourselves, into the root, or a cache folder when the root is
+read-only: torchvision's downloader checks their md5, so it refuses re-compressed ones.
+Every file's header and length, and the counts, are checked before torchvision reads an image:
+swapped or mixed-up files are refused, not trained on.
 """
 from __future__ import annotations
 
@@ -31,8 +24,7 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 
 
 class MNISTDataError(Refusal):
-    """MNIST is missing, incomplete or corrupt; the message says which file and where (a Refusal,
-    like every error mnistlib raises on purpose)."""
+    """MNIST is missing, incomplete or corrupt; the message says which file and where."""
 
 
 def default_root() -> Path:
@@ -40,8 +32,8 @@ def default_root() -> Path:
 
 
 def check_idx(source: Path, name: str, head: bytes, size: int) -> int:
-    """Header and length of an IDX file (`head`: its first 16 bytes, `size`: its length), where
-    torchvision's reader would fail on an assert; returns how many images or labels it holds."""
+    """How many images or labels an IDX file (`head`: its first 16 bytes) holds, once its header
+    and length are checked (torchvision's reader would fail on an assert)."""
     magic, header, per_item = (2051, 16, 28 * 28) if "images" in name else (2049, 8, 1)
     if len(head) < header or int.from_bytes(head[:4], "big") != magic:
         raise MNISTDataError(f"{source} is not an MNIST {name} file (bad header); delete it and fetch it again")
@@ -55,7 +47,8 @@ def check_idx(source: Path, name: str, head: bytes, size: int) -> int:
 
 
 def check_extracted(raw: Path) -> None:
-    """Each extracted file's header and length (e.g. after an interrupted download), then the counts."""
+    """Each extracted file's header and length, then the counts: as many labels as images in each
+    split, and more training than test images."""
     count = {}
     for n in FILES:
         with open(raw / n, "rb") as f:
@@ -73,14 +66,15 @@ def check_extracted(raw: Path) -> None:
 
 
 def _writable(folder: Path) -> bool:
-    """Writable, and not marked read-only (root may write anywhere, but should not here)."""
+    """Writable, and not marked read-only (the root user may write anywhere, but should not here)."""
     return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & stat.S_IWUSR)
 
 
 def _cache_root(root: Path) -> Path:
-    """Where to extract the .gz files of a read-only root (one folder per source root)."""
+    """Where to extract the .gz files of a read-only root, one folder per root. The XDG rule: a
+    relative XDG_CACHE_HOME is ignored."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "mnistlib"  # the XDG rule: relative is ignored
+    base = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "mnistlib"
     return base / hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
 
 
@@ -108,7 +102,7 @@ def _not_found(raw: Path, missing: list[str], failed: str = "") -> MNISTDataErro
 
 
 def prepare_root(root: str | Path | None = None, download: bool = True) -> Path:
-    """Make sure the four extracted files exist somewhere and are checked; return that torchvision root."""
+    """The torchvision root that holds the four extracted files, checked."""
     root = Path(root) if root is not None else default_root()
     raw = root / "MNIST" / "raw"
     missing = [n for n in FILES if not (raw / n).is_file() and not (raw / f"{n}.gz").is_file()]

@@ -1,6 +1,5 @@
-"""What training looks like inside a notebook (JupyterLab, Colab), and the rest of a notebook's
-Colab set-up cell. Standard library only at import: that cell runs this file (runpy) before
-mnistlib can be imported."""
+"""Training output inside a notebook (JupyterLab, Colab), and the end of the notebooks' Colab
+set-up cell. Standard library only at import: that cell runs this file before mnistlib is installed."""
 from __future__ import annotations
 
 import re
@@ -16,26 +15,19 @@ def in_notebook() -> bool:
 
 
 def replace_bars_by_text(lines: list[str]) -> None:
-    """Clear the cell's live progress bars and print `lines` instead: what the notebook stores
-    then reads the same everywhere, with no widget state."""
+    """Clear the cell's live progress bars and print `lines` instead: the stored notebook then reads
+    the same everywhere, with no widget state."""
     from IPython.display import clear_output
     clear_output()
     print("\n".join(lines))
 
 
-def requirements(home: str | Path) -> list[str]:
-    """The dependencies pyproject.toml names (regex, not tomllib: Python 3.10 has none)."""
-    listed = re.search(r"^dependencies = \[(.*?)\]", (Path(home) / "pyproject.toml").read_text(), re.M | re.S)
-    return re.findall(r'"([^"]+)"', listed[1]) if listed else []
-
-
 def set_up_colab(home: str) -> None:
-    """The end of each notebook's first cell on Colab, once the project is in `home` (cloned or
-    uploaded): install mnistlib into Colab's own Python without touching its torch (--no-deps;
-    only a dependency Colab lacks is fetched, torchinfo as a rule), make it importable in this
-    kernel, and say in one line how it went and whether the runtime has a GPU. A failure is one
-    line too, raised as IPython's UsageError: IPython prints it as that line, with no traceback,
-    and Run All stops there."""
+    """Once the project is in `home` (cloned or uploaded): install mnistlib into Colab's own Python
+    without touching its torch (--no-deps; only a dependency Colab lacks is fetched, torchinfo as a
+    rule), make it importable in this kernel, and say in one line how it went and whether there is
+    a GPU. A failure is one line too, a UsageError: IPython prints its message alone, with no
+    traceback, and Run All stops there."""
     from importlib import invalidate_caches, metadata
     from IPython.core.error import UsageError
 
@@ -56,7 +48,9 @@ def set_up_colab(home: str) -> None:
     if failed:
         raise UsageError(f"Could not install mnistlib from {home} with pip ({failed.strip()}): check that folder "
                          "holds the whole project (pyproject.toml, mnistlib/), then run this cell again.")
-    missing = [r for r in requirements(home) if not installed(r)]
+    # pyproject.toml's dependencies, by regex: Python 3.10 has no tomllib
+    listed = re.search(r"^dependencies = \[(.*?)\]", (Path(home) / "pyproject.toml").read_text(), re.M | re.S)
+    missing = [r for r in re.findall(r'"([^"]+)"', listed[1]) if not installed(r)]
     if missing and pip(*missing):
         raise UsageError(f"Could not install {', '.join(missing)} with pip: the package index is out of reach "
                          "(no network?). Check the connection, then run this cell again.")

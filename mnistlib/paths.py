@@ -8,4 +8,3 @@ RUNS_DIR = FIGURES / "runs"                     # the committed run records: the
 TEACHER_RUNS = RUNS_DIR / "teacher"             # the distillation search (validation split, one machine), kept apart
 USER_RUNS_DIR = ROOT / "runs"                   # train/study's default (ignored by git)
 NOTEBOOKS = ROOT / "notebooks"
-README = ROOT / "README.md"

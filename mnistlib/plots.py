@@ -1,11 +1,7 @@
-"""Every figure of the lesson, one function each (the figures of run records, the seeds and the
-comparison, are in plots_results.py). Each returns its matplotlib Figure (notebooks display it
-inline) with a one-line text alternative in `fig.alt_text`. `show(fig, name)` shows that line as
-the figure's caption and, while `python -m mnistlib notebooks` re-makes the notebooks, saves
-figures/<name>.png, except for a figure drawn from a run that is not a result
-(mnistlib.train.why_not_a_result: fast-mode data, fewer epochs than its recipe's, the
-validation split, a variant): its title says so and it is never saved, so tests and short
-class runs never overwrite the real figures.
+"""The lesson's figures, one function each (those of run records: lab/plots_results.py). Each
+returns its Figure with a one-line text alternative in `fig.alt_text`, shown as its caption by
+`show`. A figure of a run that is not a result (mnistlib.train.why_not_a_result) says so in its
+title and is never saved, so tests and short class runs never overwrite the real figures.
 """
 from __future__ import annotations
 
@@ -28,8 +24,7 @@ SMALL = 9
 
 
 def _finish(fig, title: str, alt: str, warning: str | None = None, legend_below: float = 0.0, layout: bool = True):
-    """Suptitle (with the warning, if any, in red), text alternative, tight layout unless not
-    `layout` (leaving the bottom `legend_below` of the figure to a shared legend)."""
+    """Suptitle (and the warning, in red), text alternative, and a tight layout above a shared legend."""
     fig.not_saved = warning
     fig.alt_text = (f"[{warning}] " if warning else "") + alt
     fig.suptitle(f"{warning}\n{title}" if warning else title, fontsize=TITLE, color="crimson" if warning else "black")
@@ -43,15 +38,14 @@ def save(fig, name: str, folder: Path = FIGURES) -> Path | None:
     if getattr(fig, "not_saved", None):
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    path = Path(folder) / f"{name}.png"
+    path = folder / f"{name}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
 
 
 def show(fig, name: str | None = None, folder: Path = FIGURES) -> None:
-    """Show the figure's caption, its text alternative, under it (as Markdown in a notebook, so
-    it wraps at word boundaries). With a name, the figure is also saved as figures/<name>.png,
-    but only while `python -m mnistlib notebooks` re-makes the committed notebooks
+    """The figure's caption, its text alternative (Markdown in a notebook, so it wraps). Saved as
+    figures/<name>.png only while `python -m mnistlib notebooks` re-makes the committed notebooks
     (MNISTLIB_SAVE_FIGURES=1): a student's own run never changes the project's files."""
     if name and os.environ.get("MNISTLIB_SAVE_FIGURES") == "1":
         save(fig, name, folder)
@@ -63,8 +57,8 @@ def show(fig, name: str | None = None, folder: Path = FIGURES) -> None:
 
 
 def _curves(series, target: str | None = None):
-    """Accuracy and loss per epoch, two panels, a line for each (history, key, style, label), and the
-    99.4% target; from 6 epochs on, the late epochs (where runs differ) enlarged in an inset."""
+    """Accuracy and loss per epoch, a line for each (history, key, style, label), and the 99.4%
+    target; from 6 epochs on, the late epochs (where runs differ) enlarged in an inset."""
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.2))
     loss.set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
     for history, key, style, label in series:
@@ -94,13 +88,13 @@ def _digit(ax, image, **extent) -> None:
 
 
 def plot_history(run, title: str | None = None):
-    """Train and held-out accuracy and loss per epoch (a Run, or a record's history), every
-    point on the axes, with the late epochs enlarged in an inset."""
-    history, warning = (run.history, why_not_a_result(run)) if hasattr(run, "history") else (run, None)
-    split = getattr(run, "split", "test")
-    recipe = getattr(run, "recipe", None)
-    augmented = recipe is not None and bool(recipe.rotate or recipe.translate or recipe.scale)
-    train = "train (augmented batches)" if augmented else "train"
+    """Train and held-out accuracy and loss per epoch of a Run, or of a record's history."""
+    if hasattr(run, "history"):
+        history, warning, split, recipe = run.history, why_not_a_result(run), run.split, run.recipe
+        train = "train (augmented batches)" if recipe.rotate or recipe.translate or recipe.scale else "train"
+        title = title or f"{recipe.name}, seed {run.seed}"
+    else:
+        history, warning, split, train = run, None, "test", "train"
     fig, acc, loss = _curves([(history, "train", "o--", train), (history, "test", "o-", split)], "99.4% target")
     acc.set_ylim(min(h[f"{k}_acc"] for h in history for k in ("train", "test")) - 0.5, 100.2)
     acc.set(xlabel="epoch", ylabel="accuracy (%)", xlim=(0.5, len(history) + 0.5))
@@ -115,14 +109,12 @@ def plot_history(run, title: str | None = None):
     h = history[-1]
     alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
            f"{split} {h['test_acc']:.2f}%")
-    return _finish(fig, title or (f"{run.recipe.name}, seed {run.seed}" if hasattr(run, "recipe") else ""), alt, warning,
-                   legend_below=0.07)
+    return _finish(fig, title or "", alt, warning, legend_below=0.07)
 
 
-def plot_schedule(recipe, train_images: int = 60_000):
-    """The learning rate at every training step of `recipe`, from the scheduler training uses
-    (mnistlib.train.make_schedule), stepped as training steps it."""
-    steps = math.ceil(train_images / recipe.batch_size)
+def plot_schedule(recipe):
+    """The learning rate at every step of `recipe` on 60,000 images, from training's own scheduler."""
+    steps = math.ceil(60_000 / recipe.batch_size)
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe.lr, momentum=recipe.momentum)
     scheduler = make_schedule(recipe, optimizer, recipe.epochs, steps)
     lrs = []
@@ -146,15 +138,13 @@ def plot_schedule(recipe, train_images: int = 60_000):
                    f"{recipe.name}'s learning rate over {recipe.epochs} epochs: {what}")
 
 
-def plot_augmentations(recipe, data, index: int = 0, n: int = 7, seed: int = 0):
-    """One training digit as `recipe`'s training batches see it: the digit itself, then `n`
-    draws of the recipe's rotation, shift and zoom, made by the training batches' own code
-    (mnistlib.data.Batches)."""
-    x = data.train_x[index: index + 1].expand(n, -1, -1, -1)
-    y = data.train_y[index: index + 1].expand(n)
-    augmented = next(iter(Batches(x, y, n, seed, recipe.rotate, recipe.translate, recipe.scale)))[0]
+def plot_augmentations(recipe, data, n: int = 7):
+    """The first training digit, then `n` draws of `recipe`'s rotation, shift and zoom, made by the
+    training batches' own code (mnistlib.data.Batches)."""
+    x, y = data.train_x[:1].expand(n, -1, -1, -1), data.train_y[:1].expand(n)
+    augmented = next(iter(Batches(x, y, n, 0, recipe.rotate, recipe.translate, recipe.scale)))[0]
     fig, axes = plt.subplots(1, n + 1, figsize=(1.5 * (n + 1), 2.1))
-    for k, (ax, img) in enumerate(zip(axes, [data.train_x[index], *augmented])):
+    for k, (ax, img) in enumerate(zip(axes, [data.train_x[0], *augmented])):
         _digit(ax, img)
         ax.set_title("the digit" if k == 0 else f"draw {k}", fontsize=SMALL)
     parts = [f"rotation up to ±{recipe.rotate:g}°" if recipe.rotate else "",
@@ -175,8 +165,7 @@ def misclassified(model, x, y):
 
 
 def plot_misclassified(run, data, n: int = 24, cols: int = 8):
-    """A grid of the held-out split's images (data: MNISTTensors) that the run's model gets
-    wrong: true label, prediction and its confidence, most confident mistakes first."""
+    """The held-out images the run's model gets wrong, most confident mistakes first."""
     x, y = data.eval_x, data.eval_y
     idx, pred, conf = misclassified(run.model, x, y)
     n = min(n, len(idx))
@@ -187,7 +176,8 @@ def plot_misclassified(run, data, n: int = 24, cols: int = 8):
         if k >= n:
             continue
         _digit(ax, x[idx[k]])
-        ax.set_title(f"true {y[idx[k]].item()}  pred {pred[k].item()}\n{100 * conf[k].item():.0f}% sure", fontsize=SMALL)
+        ax.set_title(f"true {y[idx[k]].item()}  pred {pred[k].item()}\n{100 * conf[k].item():.0f}% sure",
+                     fontsize=SMALL)
     what = f"misclassified {data.split} digits: {len(idx)} of {len(y):,} wrong"
     return _finish(fig, f"{what} (showing the {n} most confident)",
                    f"{what}; the {n} it was most sure of, each with its true label, prediction and confidence",
@@ -195,10 +185,10 @@ def plot_misclassified(run, data, n: int = 24, cols: int = 8):
 
 
 @torch.no_grad()
-def plot_soft_targets(teacher, data, temperatures=(1.0, 4.0), n: int = 6, pool: int = 10_000):
-    """The training digits (of the first `pool`) the teacher is least sure of, each with its class
+def plot_soft_targets(teacher, data, temperatures=(1.0, 4.0), n: int = 6):
+    """The training digits (of the first 10,000) the teacher is least sure of, each with its class
     probabilities at each temperature: what a soft target tells a student that the label does not."""
-    x, y = data.train_x[:pool], data.train_y[:pool]
+    x, y = data.train_x[:10_000], data.train_y[:10_000]
     idx = teacher.soft_targets(x, 1.0).max(1).values.argsort()[:n].cpu()  # the least sure first
     probs = {t: teacher.soft_targets(x[idx], t).cpu() for t in temperatures}
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.0), gridspec_kw={"height_ratios": [1, 1.1]}, squeeze=False)
@@ -233,14 +223,15 @@ def plot_with_and_without(alone, taught):
     soft term too, so the two would not measure the same thing."""
     if (alone.seed, alone.split, alone.recipe.cfg) != (taught.seed, taught.split, taught.recipe.cfg):
         raise Refusal("plot_with_and_without compares one network and seed on one split, alone and with a teacher; "
-                         f"got seeds {alone.seed} and {taught.seed}, splits {alone.split} and {taught.split}")
+                      f"got seeds {alone.seed} and {taught.seed}, splits {alone.split} and {taught.split}")
     split = alone.split
     fig, acc, loss = _curves([(run.history, "test", "o-", f"{label}: {run.final_acc:.2f}%")
-                                         for run, label in ((alone, "alone"), (taught, "with the teacher"))])
+                              for run, label in ((alone, "alone"), (taught, "with the teacher"))])
     acc.set(xlabel="epoch", ylabel=f"{split} accuracy (%)")
     acc.set_title(f"{split} accuracy (final epoch in the legend)", fontsize=TITLE)
     loss.set_title(f"{split} loss", fontsize=TITLE)
-    warning = (why_not_a_result(alone, split, registered=False) or why_not_a_result(taught, split, registered=False))
+    warning = why_not_a_result(alone, split, registered=False) or why_not_a_result(taught, split, registered=False)
     return _finish(fig, f"{alone.recipe.name}, seed {alone.seed}: alone and with its teacher",
                    f"{split} accuracy and loss per epoch of one seed trained alone and with the teacher; final epoch "
-                   f"{alone.final_acc:.2f}% alone, {taught.final_acc:.2f}% with the teacher", warning, legend_below=0.07)
+                   f"{alone.final_acc:.2f}% alone, {taught.final_acc:.2f}% with the teacher", warning,
+                   legend_below=0.07)

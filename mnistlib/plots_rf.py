@@ -11,9 +11,9 @@ from .plots import SMALL, _digit, _finish
 from .rf import RFRow, half_mass_side, receptive_field, spatial_rows
 
 
-def plot_receptive_fields(model, data, index: int = 0, title: str = "what the centre unit of each layer sees"):
+def plot_receptive_fields(model, data):
     """One panel per conv/pool layer: the input square seen by the centre unit of its output
-    map, drawn over held-out digit `index` of `data` (MNISTTensors)."""
+    map, drawn over the first held-out digit of `data`."""
     rows = spatial_rows(receptive_field(model))
     cols = math.ceil(len(rows) / math.ceil(len(rows) / 7))  # at most 7 panels a row
     fig, axes = plt.subplots(math.ceil(len(rows) / cols), cols, figsize=(2.0 * cols, 3.0 * math.ceil(len(rows) / cols)),
@@ -22,7 +22,7 @@ def plot_receptive_fields(model, data, index: int = 0, title: str = "what the ce
         ax.axis("off")
     for ax, row in zip(axes.flat, rows):
         centre = row.start + (row.size - 1) // 2 * row.j  # in input pixels; pixel i spans [i, i+1]
-        _digit(ax, data.eval_x[index], extent=(0, 28, 28, 0))
+        _digit(ax, data.eval_x[0], extent=(0, 28, 28, 0))
         ax.add_patch(Rectangle((centre - row.r / 2,) * 2, row.r, row.r, fill=False, color="crimson", lw=2))
         ax.plot(centre, centre, "+", color="crimson")
         half = max(16, row.r / 2 + 2)  # a field wider than the digit shows how far it hangs over the edge
@@ -30,11 +30,12 @@ def plot_receptive_fields(model, data, index: int = 0, title: str = "what the ce
         ax.set(xlim=(14 - half, 14 + half), ylim=(14 + half, 14 - half))
         ax.set_title(f"{row.layer}\n{row.size}x{row.size} map\nRF {row.r}", fontsize=SMALL + 1)
     alt = "receptive field of the centre unit per layer: " + ", ".join(f"{row.r} px" for row in rows)
-    _finish(fig, title, alt).not_saved = data.fast and "fast mode"  # nothing trained: no warning in the title
+    # an untrained model's geometry: fast mode changes nothing drawn, so no warning in the title; just never saved
+    _finish(fig, "what the centre unit of each layer sees", alt).not_saved = data.fast and "fast mode"
     return fig
 
 
-def plot_jumps(model, title: str = "where each layer's units sit on the input: a 2x2 pool doubles the jump"):
+def plot_jumps(model):
     """Each conv/pool layer's units along one line of the 28-pixel input (a dot at each unit's
     centre) and the fields of two neighbouring units (bars): a conv widens the field by (k - 1)
     jumps and keeps the jump; a pool multiplies the jump by its stride, so each conv after a
@@ -70,9 +71,11 @@ def plot_jumps(model, title: str = "where each layer's units sit on the input: a
     alt = ("each layer's unit centres along the input and two neighbours' fields; jump " +
            ", ".join(str(row.j) for row in rows[1:]) + " and receptive field " +
            ", ".join(str(row.r) for row in rows[1:]) + " px, layer by layer: a 2x2 pool doubles the jump")
+    title = "where each layer's units sit on the input: a 2x2 pool doubles the jump"
     return _finish(fig, title, alt, legend_below=0.08)
 
-def plot_effective_rf(maps: dict, rf: int, title: str = "effective receptive field of the centre unit"):
+
+def plot_effective_rf(maps: dict, rf: int):
     """Effective-field maps (mnistlib.rf.effective_rf), one panel each, with the theoretical
     rf x rf square (dashed) and the central square that holds half of the map (solid)."""
     fig, axes = plt.subplots(1, len(maps), figsize=(3.8 * len(maps) + 1, 4.2), squeeze=False)
@@ -87,4 +90,5 @@ def plot_effective_rf(maps: dict, rf: int, title: str = "effective receptive fie
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="|gradient|, scaled to peak 1")
     alt = (f"effective receptive field against the theoretical {rf} px square: half of the gradient lies in "
            "the central " + "; ".join(f"{s}x{s} px ({label})" for label, s in halves.items()))
-    return _finish(fig, f"{title}\n(dashed: the theoretical {rf}x{rf} field)", alt, layout=False)  # beside a colorbar
+    title = f"effective receptive field of the centre unit\n(dashed: the theoretical {rf}x{rf} field)"
+    return _finish(fig, title, alt, layout=False)  # beside a colorbar

@@ -1,8 +1,8 @@
-"""Receptive-field arithmetic, computed layer by layer from the model itself (the theoretical
-field), the layer list annotated with it, and the effective field measured by gradients.
+"""Receptive fields, computed layer by layer from the model itself, the layer list annotated with
+them, and the effective field measured by gradients.
 
-For a layer with kernel k, stride s and padding p, applied to a map whose units each see
-r input pixels, are j input pixels apart, and whose first unit is centred at `start`:
+For a layer with kernel k, stride s and padding p, on a map of side n whose units each see r input
+pixels, sit j input pixels apart, and whose first unit is centred at `start`:
 
     n'     = (n + 2p - k) // s + 1        output size
     j'     = j * s                        jump: distance between neighbouring units, in input pixels
@@ -33,9 +33,9 @@ class RFRow:
     k: int | None  # None for pointwise layers
     s: int | None
     p: int | None
-    r: int         # receptive field side, in input pixels
-    j: int         # jump, in input pixels
-    start: float   # centre of the first output unit, in input pixels
+    r: int
+    j: int
+    start: float
 
 
 def _pair(v) -> int:
@@ -50,11 +50,9 @@ def _pair(v) -> int:
 def _geometry(m: nn.Module, n: int):
     """(k, s, p) of a spatial layer on an n x n map, or None for a pointwise/unknown layer."""
     if isinstance(m, nn.Conv2d):
-        d = _pair(m.dilation)
-        return d * (_pair(m.kernel_size) - 1) + 1, _pair(m.stride), _pair(m.padding)
-    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-        k = _pair(m.kernel_size)
-        return k, _pair(m.stride if m.stride is not None else k), _pair(m.padding)
+        return _pair(m.dilation) * (_pair(m.kernel_size) - 1) + 1, _pair(m.stride), _pair(m.padding)
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):  # torch sets their stride to the kernel when not given
+        return _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
     if isinstance(m, nn.AdaptiveAvgPool2d):
         out = _pair(m.output_size)
         if n % out:
@@ -63,13 +61,10 @@ def _geometry(m: nn.Module, n: int):
     return None
 
 
-def receptive_field(model: nn.Module, input_size: int = MNIST_SIZE) -> list[RFRow]:
-    """One row per layer of `model` (its leaf modules, in the order they were registered).
-
-    Pointwise layers repeat the previous numbers; a layer this function does not know
-    gives a warning and is treated as pointwise.
-    """
-    n, r, j, start = input_size, 1, 1, 0.5
+def receptive_field(model: nn.Module) -> list[RFRow]:
+    """One row per leaf module of `model`, in registration order. A layer this function does not
+    know warns and is treated as pointwise."""
+    n, r, j, start = MNIST_SIZE, 1, 1, 0.5
     rows = []
     for name, m in model.named_modules():
         if list(m.children()):
@@ -93,7 +88,6 @@ def spatial_rows(rows: list[RFRow]) -> list[RFRow]:
 
 
 def format_rf_table(rows: list[RFRow]) -> str:
-    """A plain-text table, one line per layer."""
     head = f"{'layer':<24}{'out':>5}{'k':>4}{'s':>4}{'p':>4}{'RF':>6}{'jump':>6}{'start':>7}"
     lines = [head, "-" * len(head)]
     for row in rows:
@@ -107,47 +101,35 @@ def layer_listing(cfg, head: str = "gap") -> str:
     it, computed from the network it builds (mnistlib.models.make_net):
 
         cfg = (
-            16,    # conv 1->16      -> 16 x 26x26   RF  3   params 176
+            16,   # conv3x3 1->16        -> 16 x 26x26  RF  3   params 176
             ...
         )
-        head = "gap"  # GAP, 1x1 conv 16->10 -> 10 x 1x1   RF 28 (whole digit)   params 160
+        head = "gap"  # GAP, 1x1 conv 16->10 -> 10 x 1x1, RF 28 (the whole digit)   params 160
     """
     model = make_net(cfg, head)
-    modules = list(model)
-    rows = iter(spatial_rows(receptive_field(model)))
-    lines, i, c, listed = ["cfg = ("], 0, 1, 0
+    rows = spatial_rows(receptive_field(model))  # one per item of cfg, then the head's
+    convs = (m for m in model if isinstance(m, nn.Conv2d))
+    norms = (m for m in model if isinstance(m, nn.BatchNorm2d))  # one after each conv of cfg
     width = max(len(repr(item)) for item in cfg) + 1
-
-    def block_params(start: int) -> int:  # this layer's weights plus the BatchNorm after it
-        params = count_params(modules[start])
-        if start + 2 < len(modules) and isinstance(modules[start + 2], nn.BatchNorm2d):
-            params += count_params(modules[start + 2])
-        return params
-
-    for item in cfg:
-        while not isinstance(modules[i], (nn.Conv2d, nn.MaxPool2d)):
-            i += 1
-        row = next(rows)
+    lines, c, listed = ["cfg = ("], 1, 0
+    for item, row in zip(cfg, rows):
         if item == "M":
-            what = "max-pool 2x2"
+            what, params = "max-pool 2x2", 0
         else:
-            m = modules[i]
-            what = f"conv{m.kernel_size[0]}x{m.kernel_size[0]} {m.in_channels}->{m.out_channels}" + (
-                f" pad {m.padding[0]}" if m.padding[0] else "")
-            c = m.out_channels
-        params = block_params(i) if item != "M" else 0
+            conv = next(convs)
+            k, pad = conv.kernel_size[0], conv.padding[0]
+            what = f"conv{k}x{k} {conv.in_channels}->{conv.out_channels}" + (f" pad {pad}" if pad else "")
+            c, params = conv.out_channels, count_params(conv) + count_params(next(norms))
         listed += params
         lines.append(f"    {repr(item) + ',':<{width}}  # {what:<20} -> {c:>2} x {row.size:>2}x{row.size:<2}  "
                      f"RF {row.r:>2}" + (f"   params {params:,}" if params else ""))
-        i += 1
     lines.append(")")
-    head_rows = list(rows)
-    head_params = count_params(model) - listed
-    what = f"GAP, 1x1 conv {c}->10" if head == "gap" else f"{head_rows[-1].k}x{head_rows[-1].k} conv {c}->10"
-    r = head_rows[-1].r
-    sees = "the whole digit" if r >= 28 else f"only {r} of 28 px"
-    lines.append(f'head = "{head}"  # {what} -> 10 x 1x1, RF {r} ({sees})   params {head_params:,}')
-    lines.append(f"# {count_params(model):,} parameters in all")
+    last = rows[-1]
+    what = f"GAP, 1x1 conv {c}->10" if head == "gap" else f"{last.k}x{last.k} conv {c}->10"
+    sees = "the whole digit" if last.r >= 28 else f"only {last.r} of 28 px"
+    total = count_params(model)
+    lines.append(f'head = "{head}"  # {what} -> 10 x 1x1, RF {last.r} ({sees})   params {total - listed:,}')
+    lines.append(f"# {total:,} parameters in all")
     return "\n".join(lines)
 
 
@@ -165,12 +147,10 @@ def effective_rf(model: nn.Module, images, layer: int) -> torch.Tensor:
     return erf / erf.max().clamp_min(1e-12)
 
 
-def half_mass_side(erf, centre: int = 14) -> int:
-    """Side of the smallest square around the centre unit that holds half of an effective-field
-    map's total (in pixels; the centre unit of a 28-pixel input sits at pixel corner 14)."""
-    total = erf.sum()
-    for side in range(2, 2 * centre + 1, 2):
-        lo, hi = centre - side // 2, centre + side // 2
-        if erf[lo:hi, lo:hi].sum() >= total / 2:
+def half_mass_side(erf) -> int:
+    """Side of the smallest square around the centre unit (at pixel corner 14) that holds half of
+    an effective-field map's total."""
+    for side in range(2, 28, 2):
+        if erf[14 - side // 2: 14 + side // 2, 14 - side // 2: 14 + side // 2].sum() >= erf.sum() / 2:
             return side
-    return 2 * centre
+    return 28
