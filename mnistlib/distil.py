@@ -141,9 +141,9 @@ def load_member(recipe, path: Path, device) -> tuple[nn.Module, dict]:
         saved = torch.load(path, map_location=device, weights_only=True)
         model.load_state_dict(saved["state_dict"])
         record = json.loads(saved["record"])
-    except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:
-        raise Refusal(f"{where(path)}: cannot load this kept teacher ({str(e).splitlines()[0]}); delete it, and "
-                      "it is trained again") from None
+    except (OSError, EOFError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:  # EOFError: empty
+        why = (str(e) or type(e).__name__).splitlines()[0]
+        raise Refusal(f"{where(path)}: cannot load this kept teacher ({why}); delete it, and it is trained again") from None
     return model.eval(), record
 
 

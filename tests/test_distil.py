@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from mnistlib import distil, recipes, train
 from mnistlib.lab import records, tables
 from mnistlib.data import MNISTTensors
+from mnistlib.errors import Refusal
 from mnistlib.recipes import get_recipe, teacher_recipes
 from tests.conftest import members, record
 
@@ -143,9 +144,11 @@ def test_a_broken_kept_teacher_is_named_in_one_line(tmp_path):
     data = tiny()
     distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
     kept = next(tmp_path.glob("*.pt"))
-    kept.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match=f"{kept.name}: cannot load this kept teacher .*; delete it"):
-        distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
+    whole = kept.read_bytes()
+    for broken in (b"not a checkpoint", b"", whole[:3], whole[:len(whole) // 2]):  # garbage, empty, truncated
+        kept.write_bytes(broken)
+        with pytest.raises(Refusal, match=f"{kept.name}: cannot load this kept teacher .*; delete it"):
+            distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
 
 
 def test_a_student_is_a_result_only_with_its_own_whole_teacher_from_its_split():
