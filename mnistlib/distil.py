@@ -143,7 +143,8 @@ def load_member(recipe, path: Path, device) -> tuple[nn.Module, dict]:
         record = json.loads(saved["record"])
     except (OSError, EOFError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:  # EOFError: empty
         why = (str(e) or type(e).__name__).splitlines()[0]
-        raise Refusal(f"{where(path)}: cannot load this kept teacher ({why}); delete it, and it is trained again") from None
+        raise Refusal(f"{where(path)}: cannot load this kept teacher ({why}); delete it, and it is trained "
+                      "again") from None
     return model.eval(), record
 
 
