@@ -85,7 +85,7 @@ class Teacher:
                           f"held out; this student holds out the {data.split} split ({len(data.train_x):,} training "
                           "images): a teacher that saw the student's held-out images would leak them")
 
-    def summary(self) -> list[dict]:
+    def provenance(self) -> list[dict]:
         """What a student's record keeps of its teacher: per member its recipe, seed, size, its
         own held-out accuracy and the epochs and seconds its training spent."""
         return [{"iteration": r["iteration"], "seed": r["seed"], "params": r["params"],

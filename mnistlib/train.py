@@ -64,7 +64,7 @@ class Run:
     diverged: bool = False             # stopped at an epoch whose loss was not finite
     command: list[str] | None = None   # the command line that made it, if any
     environment: dict = field(default_factory=dict)  # the machine and libraries (mnistlib.machine.environment)
-    teacher: list[dict] = field(default_factory=list)  # what it learnt from, if anything (Teacher.summary)
+    teacher: list[dict] = field(default_factory=list)  # what it learnt from, if anything (Teacher.provenance)
     stacked: list[int] = field(default_factory=list)  # the seeds it was trained with as one network (mnistlib.stack)
 
     @property
@@ -180,7 +180,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     scheduler = make_schedule(recipe, optimizer, epochs, len(batches))
     loss_fn = teacher.loss(recipe) if teacher else cross_entropy(recipe.label_smoothing)
     run = Run(recipe, seed, model, epochs, data.fast, data.split, environment=environment(data.device),
-              teacher=teacher.summary() if teacher else [])
+              teacher=teacher.provenance() if teacher else [])
     say = Log(log, progress)
     epoch_bar = tqdm(range(1, epochs + 1), desc=recipe.name + (" (FAST MODE)" if data.fast else ""), unit="epoch",
                      disable=not progress)

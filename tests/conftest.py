@@ -36,7 +36,7 @@ def record(seed, finals, iteration="iteration1", changes=None, **extra):
 
 
 def members(seed, split="validation", n=1, acc=99.45, **change):
-    """What a student's record keeps of a teacher of n iteration-4 members (Teacher.summary)."""
+    """What a student's record keeps of a teacher of n iteration-4 members (Teacher.provenance)."""
     return [{"iteration": "iteration4", "seed": seed + i, "params": 7568, "evaluated_on": split,
              "train_images": 50_000 if split == "validation" else 60_000, "epochs": 15, "final_test_acc": acc,
              "seconds": 330.0, "recipe": get_recipe("iteration4").to_dict(), **change} for i in range(n)]

@@ -62,7 +62,7 @@ def test_the_teacher_learns_from_the_students_training_images_only(tmp_path, mon
     ensemble = replace(STUDENT, teacher=("iteration4", "iteration6"))
     teacher = distil.get_teacher(ensemble, val, seed=5, cache_dir=tmp_path, progress=False, log=None)
     assert len(built) == 2 and all(x is val.train_x for x in built)  # one training per member, on those images
-    kept = teacher.summary()
+    kept = teacher.provenance()
     assert [(m["iteration"], m["seed"], m["evaluated_on"], m["train_images"]) for m in kept] == [
         ("iteration4", 5, "validation", 100), ("iteration6", 6, "validation", 100)]
     asked = []  # every batch the teacher is asked about while the student trains
