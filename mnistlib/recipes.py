@@ -41,31 +41,9 @@ class Recipe:
     soft_weight: float = 0.7          # loss = (1 - w) CE + w T^2 KL (only with a teacher; 0: as without one)
     reported: dict = field(default_factory=dict)  # the write-up's own claims, for comparison only
 
-    def __post_init__(self):
-        """Settle each field (JSON's lists back to tuples, whole numbers in float fields to floats: a recipe
-        read back from a record equals its original) and check it, then the rules between fields."""
-        for name, value in list(vars(self).items()):
-            if name in ("cfg", "milestones", "teacher"):  # a lone teacher name: --set teacher=iteration4
-                value = _tuples((value,) if name == "teacher" and isinstance(value, str) else value)
-            elif name in NUMBERS and name not in WHOLE and type(value) is int:
-                value = float(value)
-            object.__setattr__(self, name, value)
-            if name not in ("cfg", "milestones"):
-                check_field(name, value)
-        for name in ("temperature", "soft_weight"):
-            if not self.teacher and getattr(self, name) != getattr(Recipe, name):  # not its default
-                raise Refusal(f"recipe field {name} is in force only with a teacher: set one too, "
-                              "e.g. teacher=('iteration4',)")
-        m, e = self.milestones, self.epochs
-        if not (isinstance(m, tuple) and all(type(x) is int and 1 <= x < e for x in m) and list(m) == sorted(set(m))):
-            example = (e // 2,) if e < 5 else (round(e * 0.4), e - 2)  # (6, 13) for 15 epochs
-            raise Refusal("recipe field milestones must be " + ("() for a 1-epoch recipe" if e == 1 else
-                          f"a tuple of increasing whole epochs between 1 and {e - 1}, e.g. {example}") + f", got {m!r}")
-        try:
-            with torch.device("meta"):  # shapes only: no memory, no draw from the random generator
-                self.build()
-        except Refusal as e:
-            raise Refusal(f"recipe field cfg={self.cfg!r} does not build: {e}") from None
+    def __post_init__(self):  # every field settled and checked: a bad value fails here, in one line
+        if "_check" in globals():  # the rules, defined after the registry, check it where they end
+            _check(self)
 
     def build(self) -> nn.Sequential:
         return make_net(self.cfg, self.head, self.dropout)
@@ -89,41 +67,6 @@ class Recipe:
         teacher, without the distillation fields (not in force; older records read back the same)."""
         return json.loads(json.dumps({k: v for k, v in asdict(self).items()
                                       if k != "reported" and (self.teacher or k not in DISTILLATION)}))
-
-
-NUMBERS = {  # number field -> the interval it lies in ("[": that end included, "(": excluded)
-    **dict.fromkeys(("dropout", "momentum", "label_smoothing", "translate", "scale"), "[0, 1)"),
-    **dict.fromkeys(("lr", "temperature"), "(0, inf)"), "weight_decay": "[0, inf)", "gamma": "(0, 1]",
-    "soft_weight": "[0, 1]", "rotate": "[0, 180]", "batch_size": "[1, inf)", "epochs": "[1, 15]",  # the series' budget
-}
-WHOLE = ("batch_size", "epochs")  # whole numbers; the other numbers are floats
-CHOICES = {"head": ("gap", "conv"), "schedule": ("step", "onecycle")}
-KINDS = {"name": (str, "a non-empty string"), "summary": (str, "a string"), "reported": (dict, "a dict"),
-         "teacher": (tuple, "a tuple of registered iteration names, e.g. ('iteration4',)")}
-
-
-def check_field(name: str, value) -> None:
-    """One field's own rule (the CLI's --epochs follows the recipe's); cfg, milestones: in Recipe.__post_init__."""
-    if name in NUMBERS:
-        interval, whole = NUMBERS[name], name in WHOLE
-        low, high = (float(end) for end in interval[1:-1].split(","))
-        # NaN fails every comparison, and inf too: each interval's end at inf is open
-        ok = (isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
-              and (low < value if interval[0] == "(" else low <= value)
-              and (value < high if interval[-1] == ")" else value <= high))
-        what = f"a {'whole ' * whole}number in {interval}"
-    elif name in CHOICES:
-        ok, what = value in CHOICES[name], f"one of {', '.join(CHOICES[name])}"
-    else:  # the name, and each teacher member, a non-empty string
-        kind, what = KINDS[name]
-        names = {"name": (value,), "teacher": value}.get(name, ())
-        ok = isinstance(value, kind) and all(isinstance(n, str) and n for n in names)
-    if not ok:
-        raise Refusal(f"recipe field {name} must be {what}, got {value!r}")
-
-
-def _tuples(value):
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 BUILDS_ON: dict[str, str] = {}  # iteration -> the iteration it builds on, as `after` records it
@@ -241,6 +184,76 @@ def diff(recipe: Recipe, previous: Recipe | None = None) -> None:
             print(f"  {f.name:<16}{old!r} -> {new!r}")
     print(f"  {'parameters':<16}{count_params(previous.build()):,} -> {count_params(recipe.build()):,}")
 
+
+# --- The checks: a bad value is refused in one line that names its field -----------------------
+
+NUMBERS = {  # number field -> the interval it lies in ("[": that end included, "(": excluded)
+    **dict.fromkeys(("dropout", "momentum", "label_smoothing", "translate", "scale"), "[0, 1)"),
+    **dict.fromkeys(("lr", "temperature"), "(0, inf)"), "weight_decay": "[0, inf)", "gamma": "(0, 1]",
+    "soft_weight": "[0, 1]", "rotate": "[0, 180]", "batch_size": "[1, inf)", "epochs": "[1, 15]",  # the series' budget
+}
+WHOLE = ("batch_size", "epochs")  # whole numbers; the other numbers are floats
+CHOICES = {"head": ("gap", "conv"), "schedule": ("step", "onecycle")}
+KINDS = {"name": (str, "a non-empty string"), "summary": (str, "a string"), "reported": (dict, "a dict"),
+         "teacher": (tuple, "a tuple of registered iteration names, e.g. ('iteration4',)")}
+
+
+def check_field(name: str, value) -> None:
+    """One field's own rule (the CLI's --epochs follows the recipe's); cfg and milestones: in _check."""
+    if name in NUMBERS:
+        interval, whole = NUMBERS[name], name in WHOLE
+        low, high = (float(end) for end in interval[1:-1].split(","))
+        # NaN fails every comparison, and inf too: each interval's end at inf is open
+        ok = (isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+              and (low < value if interval[0] == "(" else low <= value)
+              and (value < high if interval[-1] == ")" else value <= high))
+        what = f"a {'whole ' * whole}number in {interval}"
+    elif name in CHOICES:
+        ok, what = value in CHOICES[name], f"one of {', '.join(CHOICES[name])}"
+    else:  # the name, and each teacher member, a non-empty string
+        kind, what = KINDS[name]
+        names = {"name": (value,), "teacher": value}.get(name, ())
+        ok = isinstance(value, kind) and all(isinstance(n, str) and n for n in names)
+    if not ok:
+        raise Refusal(f"recipe field {name} must be {what}, got {value!r}")
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _check(recipe: Recipe) -> None:
+    """Settle each field (JSON's lists back to tuples, whole numbers in float fields to floats: a recipe
+    read back from a record equals its original) and check it, then the rules between fields."""
+    for name, value in list(vars(recipe).items()):
+        if name in ("cfg", "milestones", "teacher"):  # a lone teacher name: --set teacher=iteration4
+            value = _tuples((value,) if name == "teacher" and isinstance(value, str) else value)
+        elif name in NUMBERS and name not in WHOLE and type(value) is int:
+            value = float(value)
+        object.__setattr__(recipe, name, value)
+        if name not in ("cfg", "milestones"):
+            check_field(name, value)
+    for name in ("temperature", "soft_weight"):
+        if not recipe.teacher and getattr(recipe, name) != getattr(Recipe, name):  # not its default
+            raise Refusal(f"recipe field {name} is in force only with a teacher: set one too, "
+                          "e.g. teacher=('iteration4',)")
+    m, e = recipe.milestones, recipe.epochs
+    if not (isinstance(m, tuple) and all(type(x) is int and 1 <= x < e for x in m) and list(m) == sorted(set(m))):
+        example = (e // 2,) if e < 5 else (round(e * 0.4), e - 2)  # (6, 13) for 15 epochs
+        raise Refusal("recipe field milestones must be " + ("() for a 1-epoch recipe" if e == 1 else
+                      f"a tuple of increasing whole epochs between 1 and {e - 1}, e.g. {example}") + f", got {m!r}")
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no draw from the random generator
+            recipe.build()
+    except Refusal as e:
+        raise Refusal(f"recipe field cfg={recipe.cfg!r} does not build: {e}") from None
+
+
+for _recipe in RECIPES.values():  # the registry, made before these rules, is checked by them now
+    _check(_recipe)
+
+
+# --- A record's recipe against the registry (records, tables, the CLI) ------------------------
 
 def changes(recipe_fields: dict) -> dict | None:
     """How a recipe as a record stores it (`Recipe.to_dict()`) differs from today's registry entry of the
