@@ -89,12 +89,22 @@ class Run:
     def record(self) -> dict:
         """The JSON run record (accuracies in percent; `test_*` measure `evaluated_on`, the held-out split)."""
         return {
-            "schema": SCHEMA, "iteration": self.recipe.name, "params": count_params(self.model), "seed": self.seed,
-            "evaluated_on": self.split, "epochs_asked": self.epochs_asked, "epochs": len(self.history),
-            "interrupted": self.interrupted, "diverged": self.diverged, "fast_mode": self.fast,
-            "recipe": self.recipe.to_dict(), "command": self.command, "environment": self.environment,
+            "schema": SCHEMA,
+            "iteration": self.recipe.name,
+            "params": count_params(self.model),
+            "seed": self.seed,
+            "evaluated_on": self.split,
+            "epochs_asked": self.epochs_asked,
+            "epochs": len(self.history),
+            "interrupted": self.interrupted,
+            "diverged": self.diverged,
+            "fast_mode": self.fast,
+            "recipe": self.recipe.to_dict(),
+            "command": self.command,
+            "environment": self.environment,
             "history": [{k: v if math.isfinite(v) else None for k, v in h.items()} for h in self.history],  # no NaN
-            "final_test_acc": self.final_acc, "best_test_acc": self.best_acc,
+            "final_test_acc": self.final_acc,
+            "best_test_acc": self.best_acc,
             **({"teacher": self.teacher} if self.teacher else {}),
             **({"stacked": self.stacked} if self.stacked else {}),
         }
