@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import Refusal
-from .mnist_files import prepare_root
+from .mnist_files import read_mnist
 
 MEAN, STD = 0.1307, 0.3081                      # MNIST training-set pixel statistics (0..1 scale)
 BACKGROUND = (0.0 - MEAN) / STD                  # a black pixel after normalisation
@@ -64,17 +64,13 @@ def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
 
 def load_mnist(root: str | Path | None = None, device="cpu", download: bool = True,
                limit: int | None = None, fast: bool | None = None) -> MNISTTensors:
-    """Both splits, read by torchvision.datasets.MNIST, on `device`: the first `limit` images of
-    each, or FAST_IMAGES in fast mode (default: MNISTLIB_FAST)."""
-    from torchvision.datasets import MNIST
+    """Both splits on `device` (the files: mnistlib.mnist_files): the first `limit` images of each,
+    or FAST_IMAGES in fast mode (default: MNISTLIB_FAST)."""
     fast = fast_mode() if fast is None else fast
     limit = FAST_IMAGES if limit is None and fast else limit
-    path = prepare_root(root, download)  # swapped or mixed-up files are refused here, before any training
-    splits = []
-    for train in (True, False):
-        ds = MNIST(path, train=train, download=False)
-        splits += [normalise(ds.data[:limit]).to(device), ds.targets[:limit].to(device)]
-    return MNISTTensors(*splits, fast=fast)
+    train_x, train_y, test_x, test_y = read_mnist(root, download)  # swapped or mixed-up files: refused here
+    return MNISTTensors(normalise(train_x[:limit]).to(device), train_y[:limit].to(device),
+                        normalise(test_x[:limit]).to(device), test_y[:limit].to(device), fast=fast)
 
 
 def augment(x: torch.Tensor, u: torch.Tensor, z: torch.Tensor | None, degrees: float, translate: float,

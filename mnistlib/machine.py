@@ -71,7 +71,7 @@ def environment(device: torch.device) -> dict:
     """What a reader needs to know whether a record can be reproduced to the digit: the device
     model, library versions, thread count, determinism flags and, on a CPU, the instruction set
     (floating-point sums differ between AVX2 and AVX-512 kernels)."""
-    import torchvision
+    from importlib.metadata import version  # torchvision's installed version, without its 1.5 s import
     cuda = device.type == "cuda"
     return {
         "device": device.type,
@@ -80,7 +80,7 @@ def environment(device: torch.device) -> dict:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": version("torchvision"),
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),

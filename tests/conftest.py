@@ -61,9 +61,3 @@ def shared_root():
     if not (SHARED / "MNIST" / "raw").is_dir():
         pytest.skip(f"no MNIST copy at {SHARED}")
     return SHARED
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Extraction caches go to a per-test folder (fast mode and the data root: the root conftest)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -11,11 +11,11 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import FAST_IMAGES, MEAN, STD, load_mnist
 from ..machine import tune
-from ..mnist_files import prepare_root
+from ..mnist_files import read_mnist
 from ..recipes import get_recipe
 from ..stack import fit_many, stack
 from ..train import EVAL_BATCH, fit
@@ -43,13 +43,13 @@ def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[floa
     """The conventional pipeline (the same augmentation parameters, from the same recipe; fast: the
     first images only) and loop, with the conventional GPU settings (pinned memory, non-blocking
     copies, counts kept on the device until the epoch ends), so a GPU speed-up is not inflated."""
-    from torchvision import datasets, transforms
+    from torchvision import transforms
     normalise = [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]
     augment = transforms.RandomAffine(recipe.rotate, translate=(recipe.translate, recipe.translate),
                                       scale=(1 - recipe.scale, 1 + recipe.scale) if recipe.scale else None)
-    loaders = []
+    loaders, files = [], read_mnist(root)
     for train, steps, batch in ((True, [augment, *normalise], recipe.batch_size), (False, normalise, EVAL_BATCH)):
-        images = datasets.MNIST(prepare_root(root), train=train, transform=transforms.Compose(steps))
+        images = PerSample(*files[:2] if train else files[2:], transforms.Compose(steps))
         loaders.append(DataLoader(Subset(images, range(FAST_IMAGES)) if fast else images, batch_size=batch,
                                   shuffle=train, num_workers=2, persistent_workers=train,
                                   pin_memory=device.type == "cuda"))
@@ -75,6 +75,20 @@ def _baseline_epochs(root, device, epochs: int, recipe, fast: bool) -> list[floa
         seconds.append(time.perf_counter() - start)
         print(f"baseline  epoch {epoch}: {seconds[-1]:6.2f} s  (test acc {100 * correct / len(test.dataset):.2f})")
     return seconds
+
+
+class PerSample(Dataset):
+    """What torchvision's MNIST dataset serves: one sample at a time, a PIL image through the transforms."""
+
+    def __init__(self, images, labels, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        return self.transform(Image.fromarray(self.images[i].numpy())), int(self.labels[i])
 
 
 def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), k: int = 5, processes: int = 2,

@@ -23,7 +23,7 @@ from ..data import load_mnist
 from ..distil import get_teacher
 from ..errors import Refusal
 from ..machine import tune
-from ..mnist_files import prepare_root
+from ..mnist_files import read_mnist
 from ..paths import RUNS_DIR
 from ..recipes import Recipe
 from ..stack import fit_many
@@ -106,7 +106,7 @@ def run_seeds(job: Job, seeds: list[int], paths: list[Path], jobs: int = 1, stac
     groups = [outs[i:i + stack] for i in range(0, len(outs), stack)]
     if jobs == 1:
         return train_groups(job, groups, progress=sys.stderr.isatty())
-    prepare_root(job.data_root)  # download or extract once, here, not in every worker at the same time
+    read_mnist(job.data_root)  # downloaded once and checked, here, before any worker starts
     shares = [groups[i::jobs] for i in range(min(jobs, len(groups)))]
     with ProcessPoolExecutor(len(shares), mp.get_context("spawn")) as pool:  # fork after torch's threads: unsafe
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the workers, started now:
