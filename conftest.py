@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 os.environ.setdefault("MNISTLIB_FAST", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N processes of one thread each, as study --jobs runs
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 _shared = Path(__file__).resolve().parent.parent / "shared" / "mnist"
 if "MNISTLIB_DATA" not in os.environ and (_shared / "MNIST" / "raw").is_dir():
     os.environ["MNISTLIB_DATA"] = str(_shared)

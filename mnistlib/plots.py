@@ -117,10 +117,10 @@ def plot_schedule(recipe):
     steps = math.ceil(60_000 / recipe.batch_size)
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe.lr, momentum=recipe.momentum)
     scheduler = make_schedule(recipe, optimizer, recipe.epochs, steps)
+    optimizer.step()  # no gradient: nothing moves; the scheduler sees the optimizer step first, as in training
     lrs = []
     for _ in range(recipe.epochs * steps):
         lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
         scheduler.step()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.plot([i / steps for i in range(len(lrs))], lrs, lw=1.8)

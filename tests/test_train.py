@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from mnistlib.data import load_mnist
+from mnistlib.data import MNISTTensors, load_mnist
 from mnistlib.recipes import get_recipe
 from mnistlib.machine import pick_device
 from mnistlib.train import fit
@@ -118,22 +118,24 @@ def test_the_malloc_setting_changes_no_result(data):
     assert keep_freed_memory() == sys.platform.startswith("linux")  # glibc here; a no-op elsewhere
     script = ("import json, torch; torch.set_num_threads(1); "
               "from mnistlib import fit, get_recipe, load_mnist; "
-              f"d = load_mnist({str(SHARED)!r}, limit=1024, fast=False); "
+              f"d = load_mnist({str(SHARED)!r}, limit=1024, fast=False); d.train_x = d.train_x[:256]; d.train_y = d.train_y[:256]; "
               "r = fit(get_recipe('iteration5'), d, seed=0, epochs=1, progress=False, log=None); "
               "print(json.dumps([r.history[0]['train_loss'], r.history[0]['test_loss']]))")
     without = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:  # here the setting is on: keep_freed_memory() above applied it
-        run = fit(get_recipe("iteration5"), data, seed=0, epochs=1, progress=False, log=None)
+        small = MNISTTensors(data.train_x[:256], data.train_y[:256], data.eval_x, data.eval_y)
+        run = fit(get_recipe("iteration5"), small, seed=0, epochs=1, progress=False, log=None)
     finally:
         torch.set_num_threads(threads)
     assert json.loads(without) == [run.history[0]["train_loss"], run.history[0]["test_loss"]]
 
 
 def test_schedule_follows_the_recipe(data):
-    recipe = get_recipe("iteration3")
-    run = fit(recipe, data, seed=0, epochs=15, progress=False, log=None)
+    recipe = get_recipe("iteration3")  # one batch an epoch: the LR of each epoch is all this reads
+    one_batch = MNISTTensors(data.train_x[:128], data.train_y[:128], data.eval_x[:100], data.eval_y[:100])
+    run = fit(recipe, one_batch, seed=0, epochs=15, progress=False, log=None)
     lrs = [h["lr"] for h in run.history]
     assert lrs[:6] == [0.1] * 6
     assert lrs[6:13] == pytest.approx([0.01] * 7) and lrs[13:] == pytest.approx([0.001] * 2)
