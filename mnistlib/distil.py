@@ -52,7 +52,7 @@ def distillation_loss(logits, y, teacher_probs, temperature: float, soft_weight:
 class Teacher:
     members: list[nn.Module]  # trained networks, in eval mode
     records: list[dict]       # each member's own run record (recipe, seed, split, history)
-    split: str                # the held-out split it was kept from: a student measured on another is refused
+    split: str                # the evaluation split it was kept from: a student measured on another is refused
     train_images: int         # how many training images it learnt from (the student's own)
 
     @torch.no_grad()  # not inference_mode: the loss keeps these targets for its backward pass
@@ -69,7 +69,7 @@ class Teacher:
 
     def check(self, recipe, data, seed: int) -> None:
         """The one rule for a student's teacher: the members its recipe names, with seeds seed,
-        seed + 1, ..., kept from the same held-out split and trained on the student's own images."""
+        seed + 1, ..., kept from the same evaluation split and trained on the student's own images."""
         if not recipe.teacher:
             raise Refusal(f"{recipe.name} has no teacher in its recipe; set one with "
                           "replace(recipe, teacher=('iteration4',))")
@@ -81,20 +81,20 @@ class Teacher:
             raise Refusal(f"the teacher given has seeds {seeds}; a student of seed {seed} learns from seeds {asked}: "
                           "get_teacher(recipe, data, seed) gives them")
         if (self.split, self.train_images) != (data.split, len(data.train_x)):
-            raise Refusal(f"the teacher learnt from {self.train_images:,} images with the {self.split} split "
-                          f"held out; this student holds out the {data.split} split ({len(data.train_x):,} training "
-                          "images): a teacher that saw the student's held-out images would leak them")
+            raise Refusal(f"the teacher learnt from {self.train_images:,} images for the {self.split} split; this "
+                          f"student is measured on the {data.split} split ({len(data.train_x):,} training images): a "
+                          "teacher that saw the student's evaluation images would leak them")
 
     def provenance(self) -> list[dict]:
         """What a student's record keeps of its teacher: per member its recipe, seed, size, its
-        own held-out accuracy and the epochs and seconds its training spent."""
+        own evaluation accuracy and the epochs and seconds its training spent."""
         return [{"iteration": r["iteration"], "seed": r["seed"], "params": r["params"],
                  "evaluated_on": r["evaluated_on"], "train_images": self.train_images, "epochs": r["epochs"],
-                 "final_test_acc": r["final_test_acc"], "seconds": round(sum(h["seconds"] for h in r["history"]), 1),
+                 "final_acc": r["final_acc"], "seconds": round(sum(h["seconds"] for h in r["history"]), 1),
                  "recipe": r["recipe"]} for r in self.records]
 
 
-CACHE_VERSION = 1  # raise it when a change to training would make the kept teachers stale
+CACHE_VERSION = 2  # raise it when a change to training, or to the record kept beside, makes kept teachers stale
 
 
 def teacher_path(recipe, seed: int, data, epochs: int, cache_dir: Path) -> Path:
@@ -168,7 +168,7 @@ def get_teacher(recipe: Recipe, data: MNISTTensors, seed: int = 0, cache_dir: Pa
                 if path.exists():
                     model, record = load_member(member, path, data.device)
                     say(f"{who}: trained before ({record['epochs']} epochs{short}), its {data.split} acc "
-                        f"{record['final_test_acc']:.2f}%; kept in {where(path)}")
+                        f"{record['final_acc']:.2f}%; kept in {where(path)}")
                 else:
                     say(f"{who}: training it for {n} epochs{short}, on {len(data.train_x):,} images; then kept in "
                         f"{where(cache_dir)}/ for the next time")

@@ -88,27 +88,27 @@ def _digit(ax, image, **extent) -> None:
 
 
 def plot_history(run, title: str | None = None):
-    """Train and held-out accuracy and loss per epoch of a Run, or of a record's history."""
+    """Train and evaluation accuracy and loss per epoch of a Run, or of a record's history."""
     if hasattr(run, "history"):
         history, warning, split, recipe = run.history, why_not_a_result(run), run.split, run.recipe
         train = "train (augmented batches)" if recipe.rotate or recipe.translate or recipe.scale else "train"
         title = title or f"{recipe.name}, seed {run.seed}"
     else:
         history, warning, split, train = run, None, "test", "train"
-    fig, acc, loss = _curves([(history, "train", "o--", train), (history, "test", "o-", split)], "99.4% target")
-    acc.set_ylim(min(h[f"{k}_acc"] for h in history for k in ("train", "test")) - 0.5, 100.2)
+    fig, acc, loss = _curves([(history, "train", "o--", train), (history, "eval", "o-", split)], "99.4% target")
+    acc.set_ylim(min(h[f"{k}_acc"] for h in history for k in ("train", "eval")) - 0.5, 100.2)
     acc.set(xlabel="epoch", ylabel="accuracy (%)", xlim=(0.5, len(history) + 0.5))
     acc.set_title("accuracy", fontsize=TITLE)
     loss.set(xlim=(0.5, len(history) + 0.5))
     loss.set_title("loss", fontsize=TITLE)
     for inset in acc.child_axes:  # the late epochs, enlarged
         late = history[len(history) // 3:]
-        values = [h[f"{k}_acc"] for h in late for k in ("train", "test")]
+        values = [h[f"{k}_acc"] for h in late for k in ("train", "eval")]
         inset.set_ylim(min(values) - 0.1, max(values) + 0.1)
         inset.set_title(f"epochs {late[0]['epoch']}-{late[-1]['epoch']}", fontsize=8)
     h = history[-1]
     alt = (f"accuracy and loss per epoch over {len(history)} epoch(s); final epoch: train {h['train_acc']:.2f}%, "
-           f"{split} {h['test_acc']:.2f}%")
+           f"{split} {h['eval_acc']:.2f}%")
     return _finish(fig, title or "", alt, warning, legend_below=0.07)
 
 
@@ -165,7 +165,7 @@ def misclassified(model, x, y):
 
 
 def plot_misclassified(run, data, n: int = 24, cols: int = 8):
-    """The held-out images the run's model gets wrong, most confident mistakes first."""
+    """The evaluation images the run's model gets wrong, most confident mistakes first."""
     x, y = data.eval_x, data.eval_y
     idx, pred, conf = misclassified(run.model, x, y)
     n = min(n, len(idx))
@@ -218,14 +218,14 @@ def plot_soft_targets(teacher, data, temperatures=(1.0, 4.0), n: int = 6):
 
 
 def plot_with_and_without(alone, taught):
-    """Two runs of one seed, alone and with a teacher: held-out accuracy every epoch (the late
-    ones enlarged) and held-out loss. The training loss is not drawn: with a teacher it holds the
+    """Two runs of one seed, alone and with a teacher: evaluation accuracy every epoch (the late
+    ones enlarged) and evaluation loss. The training loss is not drawn: with a teacher it holds the
     soft term too, so the two would not measure the same thing."""
     if (alone.seed, alone.split, alone.recipe.cfg) != (taught.seed, taught.split, taught.recipe.cfg):
         raise Refusal("plot_with_and_without compares one network and seed on one split, alone and with a teacher; "
                       f"got seeds {alone.seed} and {taught.seed}, splits {alone.split} and {taught.split}")
     split = alone.split
-    fig, acc, loss = _curves([(run.history, "test", "o-", f"{label}: {run.final_acc:.2f}%")
+    fig, acc, loss = _curves([(run.history, "eval", "o-", f"{label}: {run.final_acc:.2f}%")
                               for run, label in ((alone, "alone"), (taught, "with the teacher"))])
     acc.set(xlabel="epoch", ylabel=f"{split} accuracy (%)")
     acc.set_title(f"{split} accuracy (final epoch in the legend)", fontsize=TITLE)

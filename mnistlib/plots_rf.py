@@ -13,7 +13,7 @@ from .rf import RFRow, half_mass_side, receptive_field, spatial_rows
 
 def plot_receptive_fields(model, data):
     """One panel per conv/pool layer: the input square seen by the centre unit of its output
-    map, drawn over the first held-out digit of `data`."""
+    map, drawn over the first evaluation digit of `data`."""
     rows = spatial_rows(receptive_field(model))
     cols = math.ceil(len(rows) / math.ceil(len(rows) / 7))  # at most 7 panels a row
     fig, axes = plt.subplots(math.ceil(len(rows) / cols), cols, figsize=(2.0 * cols, 3.0 * math.ceil(len(rows) / cols)),

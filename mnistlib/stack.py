@@ -135,12 +135,12 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
                 run.model = unstack(model, recipe, i).to(memory_format=torch.channels_last)
             measured = [train.evaluate(run.model, data.eval_x, data.eval_y) for _, run in live]
             seconds = round(time.perf_counter() - start, 3)  # the stacked epoch's, shared by its K seeds
-            for (i, run), held_out in zip(live, measured):
-                run.add_epoch(epoch, lr, seconds, (train_loss[i].item(), train_acc[i].item()), held_out)
+            for (i, run), evaluated in zip(live, measured):
+                run.add_epoch(epoch, lr, seconds, (train_loss[i].item(), train_acc[i].item()), evaluated)
                 if run.diverged:
                     say(f"seed {run.seed} diverged: the loss is no longer finite at epoch {epoch}; it stops there")
-            accs = [r.history[-1]["test_acc"] for r in runs if not r.diverged]
-            epoch_bar.set_postfix(test_acc=f"{sum(accs) / max(len(accs), 1):.2f}")
+            accs = [r.history[-1]["eval_acc"] for r in runs if not r.diverged]
+            epoch_bar.set_postfix({f"{train.short(data.split)}_acc": f"{sum(accs) / max(len(accs), 1):.2f}"})
             say(format_many(runs, epoch, data.split, data.fast))
             if on_epoch:
                 on_epoch(runs)
@@ -157,10 +157,10 @@ def fit_many(recipe: Recipe, data: MNISTTensors, seeds: list[int], epochs: int |
 
 
 def format_many(runs: list[Run], epoch: int, split: str, fast: bool) -> str:
-    """One line per epoch: the mean over the seeds still training, then each one's held-out accuracy."""
+    """One line per epoch: the mean over the seeds still training, then each one's evaluation accuracy."""
     done = [r.history[-1] for r in runs if r.history and r.history[-1]["epoch"] == epoch]
     if not done:
         return f"epoch {epoch:>2}: every seed has diverged"
     mean = {key: sum(h[key] for h in done) / len(done) for key in done[0]}
-    accs = " ".join(f"{h['test_acc']:.2f}" for h in done)
+    accs = " ".join(f"{h['eval_acc']:.2f}" for h in done)
     return f"{format_epoch({**mean, 'epoch': epoch}, split, fast)}  (mean of {len(done)}: {accs})"

@@ -1,6 +1,6 @@
 """The train/test loop: `fit(recipe, data, seed)` -> Run (model + per-epoch history).
 
-Honest evaluation: the held-out split (the test set, or the validation split when choosing
+Honest evaluation: the evaluation split (the test set, or the validation split when choosing
 between recipes) is only *measured* after each epoch; nothing here picks an epoch or a model by
 it. A run's headline is its final-epoch accuracy, and `why_not_a_result` is the one rule for
 which runs count: whole, full-mode, on the split asked, of the registered recipe.
@@ -23,7 +23,7 @@ from .models import count_params
 from .notebook import in_notebook, replace_bars_by_text
 from .recipes import Recipe, changes
 
-SCHEMA = 2  # run records: 2 = whole recipe, epochs asked, command, environment
+SCHEMA = 3  # run records: 2 = whole recipe, epochs asked, command, environment; 3 = eval_*, final_acc, best_acc
 EVAL_BATCH = 1000  # images per forward pass when measuring (no gradients kept)
 POSTFIX_EVERY = 50  # steps between progress-bar updates (each one syncs with the device)
 
@@ -58,7 +58,7 @@ class Run:
     model: nn.Module
     epochs_asked: int
     fast: bool = False                 # trained on fast-mode data: not a result
-    split: str = "test"                # the held-out split measured: "test" or "validation" (records: evaluated_on)
+    split: str = "test"                # the evaluation split measured: "test" or "validation" (records: evaluated_on)
     history: list[dict] = field(default_factory=list)
     interrupted: bool = False
     diverged: bool = False             # stopped at an epoch whose loss was not finite
@@ -69,25 +69,25 @@ class Run:
 
     @property
     def final_acc(self) -> float | None:
-        return self.history[-1]["test_acc"] if self.history else None
+        return self.history[-1]["eval_acc"] if self.history else None
 
     @property
     def best_acc(self) -> float | None:
         """Shown only beside the final-epoch number, never as the result: picking the best
-        epoch by its held-out accuracy uses that split for model selection."""
-        return max(h["test_acc"] for h in self.history) if self.history else None
+        epoch by its evaluation accuracy uses that split for model selection."""
+        return max(h["eval_acc"] for h in self.history) if self.history else None
 
     def add_epoch(self, epoch: int, lr: float, seconds: float, trained: tuple, measured: tuple) -> None:
-        """One epoch's (loss, accuracy %) on the training batches and on the held-out split; a loss
+        """One epoch's (loss, accuracy %) on the training batches and on the evaluation split; a loss
         that is no longer finite marks the run diverged."""
-        (train_loss, train_acc), (test_loss, test_acc) = trained, measured
+        (train_loss, train_acc), (eval_loss, eval_acc) = trained, measured
         self.history.append({"epoch": epoch, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 4),
-                             "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 4), "lr": lr,
+                             "eval_loss": round(eval_loss, 6), "eval_acc": round(eval_acc, 4), "lr": lr,
                              "seconds": seconds})
-        self.diverged = not (math.isfinite(train_loss) and math.isfinite(test_loss))
+        self.diverged = not (math.isfinite(train_loss) and math.isfinite(eval_loss))
 
     def record(self) -> dict:
-        """The JSON run record (accuracies in percent; `test_*` measure `evaluated_on`, the held-out split)."""
+        """The JSON run record (accuracies in percent; `eval_*`, `final_acc` and `best_acc` measure `evaluated_on`, the evaluation split)."""
         return {
             "schema": SCHEMA,
             "iteration": self.recipe.name,
@@ -103,8 +103,8 @@ class Run:
             "command": self.command,
             "environment": self.environment,
             "history": [{k: v if math.isfinite(v) else None for k, v in h.items()} for h in self.history],  # no NaN
-            "final_test_acc": self.final_acc,
-            "best_test_acc": self.best_acc,
+            "final_acc": self.final_acc,
+            "best_acc": self.best_acc,
             **({"teacher": self.teacher} if self.teacher else {}),
             **({"stacked": self.stacked} if self.stacked else {}),
         }
@@ -165,7 +165,7 @@ def make_schedule(recipe: Recipe, optimizer, epochs: int, steps_per_epoch: int):
 
 def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = None,
         progress: bool = True, log=tqdm.write, on_epoch=None, teacher=None) -> Run:
-    """Train `recipe` from scratch on `data` (already on its device), measuring its held-out split
+    """Train `recipe` from scratch on `data` (already on its device), measuring its evaluation split
     after each epoch. `epochs`: default the recipe's, or 1 on fast-mode data. Ctrl-C stops cleanly:
     the Run keeps the finished epochs, `interrupted=True`. `on_epoch(run)` after each epoch (the
     CLI saves there); `log` gets a line per epoch (None: silent). A recipe with a teacher learns
@@ -200,7 +200,7 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
             trained = train_epoch(model, batches, optimizer, loss_fn, scheduler, f"epoch {epoch}", progress)
             measured = evaluate(model, data.eval_x, data.eval_y)
             run.add_epoch(epoch, lr, round(time.perf_counter() - start, 3), trained, measured)
-            epoch_bar.set_postfix(test_acc=f"{measured[1]:.2f}")
+            epoch_bar.set_postfix({f"{short(data.split)}_acc": f"{measured[1]:.2f}"})
             say(format_epoch(run.history[-1], data.split, data.fast))
             if run.diverged:
                 say(f"diverged: the loss is no longer finite at epoch {epoch}; stopping (a lower lr may help)")
@@ -216,10 +216,14 @@ def fit(recipe: Recipe, data: MNISTTensors, seed: int = 0, epochs: int | None = 
     return run
 
 
+def short(split: str) -> str:
+    """How an epoch line names the evaluation split: val or test."""
+    return "val" if split == "validation" else "test"
+
+
 def format_epoch(h: dict, split: str = "test", fast: bool = False) -> str:
-    held_out = "val" if split == "validation" else "test"
     return (f"epoch {h['epoch']:>2}  lr {h['lr']:<8.2g} train loss {h['train_loss']:.4f} acc {h['train_acc']:6.2f}"
-            f"  {held_out} loss {h['test_loss']:.4f} acc {h['test_acc']:6.2f}  {h['seconds']:6.1f}s"
+            f"  {short(split)} loss {h['eval_loss']:.4f} acc {h['eval_acc']:6.2f}  {h['seconds']:6.1f}s"
             + ("  (FAST MODE: not a result)" if fast else ""))
 
 
@@ -269,7 +273,7 @@ def _why_not_its_teacher(record: dict, registered: bool) -> str | None:
         if m["evaluated_on"] != record["evaluated_on"]:
             return (f"TEACHER ON ANOTHER SPLIT: {m['iteration']} seed {m['seed']} was trained for the "
                     f"{m['evaluated_on']} split, the student for the {record['evaluated_on']} split (a teacher that "
-                    "saw the student's held-out images would leak them), not a result")
+                    "saw the student's evaluation images would leak them), not a result")
         if m["epochs"] != m["recipe"]["epochs"]:
             return (f"TEACHER NOT WHOLE: {m['iteration']} seed {m['seed']} trained {m['epochs']} epochs, its recipe "
                     f"{m['recipe']['epochs']}, not a result")

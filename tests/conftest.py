@@ -25,20 +25,20 @@ def write_idx(path: Path, tensor: torch.Tensor, gz: bool = True) -> None:
 
 
 def record(seed, finals, iteration="iteration1", changes=None, **extra):
-    """A schema-2 record of a registered recipe (with `changes`, a variant) trained len(finals) epochs."""
+    """A schema-3 record of a registered recipe (with `changes`, a variant) trained len(finals) epochs."""
     recipe = replace(get_recipe(iteration), epochs=len(finals), **(changes or {}))
-    history = [{"epoch": i + 1, "train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.1, "test_acc": a,
+    history = [{"epoch": i + 1, "train_loss": 0.1, "train_acc": 99.0, "eval_loss": 0.1, "eval_acc": a,
                 "lr": 0.01, "seconds": 1.0} for i, a in enumerate(finals)]
-    return {"schema": 2, "iteration": iteration, "params": 7344, "seed": seed, "evaluated_on": "test",
+    return {"schema": 3, "iteration": iteration, "params": 7344, "seed": seed, "evaluated_on": "test",
             "epochs_asked": len(finals), "epochs": len(finals), "interrupted": False, "fast_mode": False,
             "recipe": recipe.to_dict(), "command": None, "environment": {}, "history": history,
-            "final_test_acc": finals[-1], "best_test_acc": max(finals), **extra}
+            "final_acc": finals[-1], "best_acc": max(finals), **extra}
 
 
 def members(seed, split="validation", n=1, acc=99.45, **change):
     """What a student's record keeps of a teacher of n iteration-4 members (Teacher.provenance)."""
     return [{"iteration": "iteration4", "seed": seed + i, "params": 7568, "evaluated_on": split,
-             "train_images": 50_000 if split == "validation" else 60_000, "epochs": 15, "final_test_acc": acc,
+             "train_images": 50_000 if split == "validation" else 60_000, "epochs": 15, "final_acc": acc,
              "seconds": 330.0, "recipe": get_recipe("iteration4").to_dict(), **change} for i in range(n)]
 
 

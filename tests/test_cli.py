@@ -150,10 +150,10 @@ def test_missing_data_is_one_line(tmp_path, capsys):
 
 
 BAD_RECORDS = {
-    "not a record": "[]", "no fields": '{"schema": 2}', "not JSON": '{"schema": 2, "iteration": "iter',
+    "not a record": "[]", "no fields": '{"schema": 3}', "not JSON": '{"schema": 3, "iteration": "iter',
     "teacher members missing": json.dumps(record(0, [99.0] * 15, "iteration8", teacher=[{"seed": 0}])),
-    "claims a final accuracy its history does not": json.dumps({**record(0, [99.0] * 15), "final_test_acc": 99.99}),
-    "claims a best epoch it did not have": json.dumps({**record(0, [99.0] * 15), "best_test_acc": 99.99}),
+    "claims a final accuracy its history does not": json.dumps({**record(0, [99.0] * 15), "final_acc": 99.99}),
+    "claims a best epoch it did not have": json.dumps({**record(0, [99.0] * 15), "best_acc": 99.99}),
     "a NaN accuracy": json.dumps(record(0, [99.0] * 14 + [math.nan])),
     "an infinite number": json.dumps(record(0, [99.0] * 15)).replace('"seconds": 1.0', '"seconds": 1e999', 1),
     "no epoch": json.dumps({**record(0, [99.0] * 15), "history": []}),
@@ -226,7 +226,7 @@ def test_train_writes_a_record(tiny_root, tmp_path, capsys, monkeypatch):
     assert code == 0, err
     rec = json.loads((tmp_path / "r.json").read_text())
     assert (rec["iteration"], rec["params"], rec["seed"], rec["epochs"], rec["fast_mode"]) == ("iteration3", 7384, 2, 1, True)
-    assert rec["recipe"]["schedule"] == "onecycle" and rec["epochs_asked"] == 1 and rec["schema"] == 2
+    assert rec["recipe"]["schedule"] == "onecycle" and rec["epochs_asked"] == 1 and rec["schema"] == 3
     assert rec["command"][-2:] == ["--set", "schedule=onecycle"]
     assert "epoch  1" in out and "FAST MODE" in out
     umask = os.umask(0o022)

@@ -78,7 +78,7 @@ def test_a_teacher_kept_for_another_split_is_never_used(tmp_path):
     data = tiny()
     test_teacher = distil.get_teacher(STUDENT, data, seed=0, cache_dir=tmp_path, progress=False, log=None)
     val = data.validation_split(20)
-    with pytest.raises(ValueError, match="a teacher that saw the student's held-out images would leak them"):
+    with pytest.raises(ValueError, match="would leak them"):
         train.fit(STUDENT, val, seed=0, progress=False, log=None, teacher=test_teacher)  # it learnt from val's held-out
     val_teacher = distil.get_teacher(STUDENT, val, seed=0, cache_dir=tmp_path, progress=False, log=None)
     assert val_teacher.records[0]["evaluated_on"] == "validation" and len(list(tmp_path.glob("*.pt"))) == 2

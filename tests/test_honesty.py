@@ -59,8 +59,8 @@ def test_the_headline_is_the_final_epoch_even_when_an_earlier_one_was_better(mon
     data = MNISTTensors(x, y, x, y)
     run = train.fit(get_recipe("iteration1"), data, seed=0, epochs=3, progress=False, log=None)
     rec = run.record()
-    assert run.final_acc == rec["final_test_acc"] == rec["history"][-1]["test_acc"] == 98.7
-    assert run.best_acc == rec["best_test_acc"] == 99.5
+    assert run.final_acc == rec["final_acc"] == rec["history"][-1]["eval_acc"] == 98.7
+    assert run.best_acc == rec["best_acc"] == 99.5
     s = tables.seed_stats([record(0, [99.5, 99.1, 98.7]), record(1, [99.0, 99.2, 98.9])])
     assert (s["final_mean"], s["final_min"]) == (pytest.approx(98.8), 98.7) and s["best_mean"] == pytest.approx(99.35)
     assert "final-epoch test acc 98.80 ± 0.14 (min 98.70, max 98.90); best-epoch 99.35" in tables.format_seed_stats(s)
@@ -170,10 +170,10 @@ def test_a_refused_replacement_writes_nothing(tmp_path):
 def test_records_are_strict_json_even_when_a_loss_is_not_finite():
     x, y = torch.randn(8, 1, 28, 28), torch.arange(8) % 10
     run = train.Run(get_recipe("iteration1"), 0, nn.Linear(1, 1), 1, history=[
-        {"epoch": 1, "train_loss": math.inf, "train_acc": 10.0, "test_loss": math.nan, "test_acc": 9.0, "lr": 0.1,
+        {"epoch": 1, "train_loss": math.inf, "train_acc": 10.0, "eval_loss": math.nan, "eval_acc": 9.0, "lr": 0.1,
          "seconds": 1.0}])
     text = json.dumps(run.record(), allow_nan=False)
-    assert json.loads(text)["history"][0]["test_loss"] is None
+    assert json.loads(text)["history"][0]["eval_loss"] is None
 
 
 def test_every_quoted_mean_and_std_is_one_the_records_give():
@@ -187,11 +187,11 @@ def test_every_quoted_mean_and_std_is_one_the_records_give():
     for folder in [RUNS_DIR, *sorted(p for p in RUNS_DIR.rglob("*") if p.is_dir())]:
         groups = {}
         for rec in records.read_records(folder):
-            if rec.get("schema") == 2 and not rec["interrupted"] and not rec["fast_mode"]:
+            if rec.get("schema") == 3 and not rec["interrupted"] and not rec["fast_mode"]:
                 groups.setdefault((tables.variant_label(rec), rec["epochs"]), []).append(rec)
         for recs in groups.values():
             recs.sort(key=lambda r: r["seed"])
-            for key in ("final_test_acc", "best_test_acc"):
+            for key in ("final_acc", "best_acc"):
                 values = [r[key] for r in recs]
                 for i in range(len(values)):
                     for j in range(i + 2, len(values) + 1):

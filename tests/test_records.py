@@ -31,14 +31,14 @@ def test_a_run_claims_a_partial_of_its_own(tmp_path):
     assert second != first and second.name.endswith(".partial")
     with pytest.raises(Refusal, match=str(first)):
         save_record(record(0, [98.0]), first, new=True)  # claimed meanwhile: never replaced
-    assert read_record(first)["final_test_acc"] == 99.0
+    assert read_record(first)["final_acc"] == 99.0
 
 
 def test_a_record_replaces_only_a_record_of_the_same_run(tmp_path):
     path = tmp_path / "r.json"
     save_record(record(0, [99.0]), path)
     save_record(record(0, [98.0]), path)  # a re-make of the same run
-    assert read_record(path)["final_test_acc"] == 98.0
+    assert read_record(path)["final_acc"] == 98.0
     other = record(1, [97.0])
     with pytest.raises(Refusal, match="--overwrite"):
         save_record(other, path)
@@ -68,7 +68,7 @@ def test_a_record_reads_back_as_written(tmp_path):
     assert read_record(save_record(rec, tmp_path / "r.json")) == rec
 
 
-@pytest.mark.parametrize("change", [{"seed": "0"}, {"params": 7344.0}, {"final_test_acc": None},
+@pytest.mark.parametrize("change", [{"seed": "0"}, {"params": 7344.0}, {"final_acc": None},
                                     {"recipe": {"name": "iteration1"}}, {"teacher": [{"seed": 0}]}])
 def test_a_record_of_the_wrong_shape_is_refused_naming_the_file(tmp_path, change):
     path = tmp_path / "r.json"
@@ -79,7 +79,7 @@ def test_a_record_of_the_wrong_shape_is_refused_naming_the_file(tmp_path, change
 
 def test_a_notebook_run_is_kept_once_and_its_interrupted_epochs_apart(tmp_path):
     recipe = replace(get_recipe("iteration1"), epochs=2)
-    history = [{"epoch": 1, "train_loss": 0.5, "train_acc": 90.0, "test_loss": 0.4, "test_acc": 91.0, "lr": 0.01,
+    history = [{"epoch": 1, "train_loss": 0.5, "train_acc": 90.0, "eval_loss": 0.4, "eval_acc": 91.0, "lr": 0.01,
                 "seconds": 1.0}]
     run = Run(recipe, 0, nn.Linear(1, 1), 2, history=history, interrupted=True)
     first, second = save_run(run, tmp_path), save_run(run, tmp_path)

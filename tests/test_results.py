@@ -89,7 +89,7 @@ def test_registry_integrity_every_committed_record_is_a_result_of_todays_recipe(
     for r in every:
         why = why_not_a_result(r)
         assert why is None, (f"{r['iteration']} seed {r['seed']}: {why}; re-make it with `python -m mnistlib study`")
-        assert r["final_test_acc"] == r["history"][-1]["test_acc"] and len(r["history"]) == r["epochs"]
+        assert r["final_acc"] == r["history"][-1]["eval_acc"] and len(r["history"]) == r["epochs"]
         assert r["params"] == count_params(get_recipe(r["iteration"]).build())
     for name, seeds in SEEDS.items():
         assert [r["seed"] for r in load_records(name)] == list(seeds), name
@@ -98,7 +98,7 @@ def test_registry_integrity_every_committed_record_is_a_result_of_todays_recipe(
 
 def test_committed_validation_records_are_complete_and_whole():
     for r in read_records(RUNS_DIR / "validation"):
-        assert r["schema"] == 2 and r["evaluated_on"] == "validation" and not r["fast_mode"]
+        assert r["schema"] == 3 and r["evaluated_on"] == "validation" and not r["fast_mode"]
         assert r["epochs"] == r["epochs_asked"] == r["recipe"]["epochs"] == len(r["history"])
 
 

@@ -85,7 +85,7 @@ def test_after_hundreds_of_steps_each_seed_is_its_single_run(data64, name, chang
             alone = fit(recipe, data64, run.seed, progress=False, log=None)
             for a, b in zip(weights(run.model), weights(alone.model)):
                 assert (a - b).abs().max() <= 1e-9 * b.abs().max()
-            assert [h["test_acc"] for h in run.history] == [h["test_acc"] for h in alone.history]
+            assert [h["eval_acc"] for h in run.history] == [h["eval_acc"] for h in alone.history]
             for h, g in zip(run.history, alone.history):
                 assert h["train_loss"] == pytest.approx(g["train_loss"], abs=2e-6)
                 assert h["train_acc"] == g["train_acc"] and h["lr"] == g["lr"]

@@ -29,7 +29,7 @@ def test_training_lowers_the_loss_and_is_deterministic(data):
     assert losses == sorted(losses, reverse=True) and len(set(losses)) == 3 and losses[0] < 2.3  # ln 10: chance
     from mnistlib.train import evaluate
     untrained = evaluate(recipe.build(), data.eval_x, data.eval_y)[1]
-    assert untrained < 20 and first.history[-1]["test_acc"] > untrained + 35  # 1,024 images, 3 epochs
+    assert untrained < 20 and first.history[-1]["eval_acc"] > untrained + 35  # 1,024 images, 3 epochs
 
 
 def test_record_has_the_documented_fields(data):
@@ -37,16 +37,16 @@ def test_record_has_the_documented_fields(data):
     run.command = ["x"]  # the CLI's runner sets it
     rec = json.loads(json.dumps(run.record()))
     assert set(rec) == {"schema", "iteration", "params", "seed", "evaluated_on", "epochs_asked", "epochs", "interrupted", "diverged",
-                        "fast_mode", "recipe", "command", "environment", "history", "final_test_acc", "best_test_acc"}
-    assert (rec["schema"], rec["iteration"], rec["params"], rec["seed"]) == (2, "iteration2", 8624, 3)
+                        "fast_mode", "recipe", "command", "environment", "history", "final_acc", "best_acc"}
+    assert (rec["schema"], rec["iteration"], rec["params"], rec["seed"]) == (3, "iteration2", 8624, 3)
     assert (rec["epochs_asked"], rec["epochs"], rec["command"], rec["evaluated_on"]) == (2, 2, ["x"], "test")
     assert rec["recipe"] == get_recipe("iteration2").to_dict() and "reported" not in rec["recipe"]
     env = rec["environment"]
     assert env["device"] == "cpu" and env["threads"] == torch.get_num_threads() and env["torch"] == torch.__version__
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and env["cpu"]
     assert {"torchvision", "cuda", "cudnn", "deterministic_algorithms", "cudnn_benchmark"} <= env.keys()
-    assert set(rec["history"][0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
-    assert rec["final_test_acc"] == rec["history"][-1]["test_acc"] <= rec["best_test_acc"]
+    assert set(rec["history"][0]) == {"epoch", "train_loss", "train_acc", "eval_loss", "eval_acc", "lr", "seconds"}
+    assert rec["final_acc"] == rec["history"][-1]["eval_acc"] <= rec["best_acc"]
     from mnistlib.lab.records import why_not_a_result
     assert why_not_a_result(rec).startswith("SHORT RUN: 2 of 15 epochs")
 
@@ -104,7 +104,7 @@ def test_cuda_run_agrees_with_the_cpu_run(data):
     b = fit(recipe, cuda, seed=0, epochs=2, progress=False, log=None)
     for ha, hb in zip(a.history, b.history):
         assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=0.05)
-        assert abs(ha["test_acc"] - hb["test_acc"]) < 3.0
+        assert abs(ha["eval_acc"] - hb["eval_acc"]) < 3.0
 
 
 def test_the_malloc_setting_changes_no_result(data):
@@ -120,7 +120,7 @@ def test_the_malloc_setting_changes_no_result(data):
               "from mnistlib import fit, get_recipe, load_mnist; "
               f"d = load_mnist({str(SHARED)!r}, limit=1024, fast=False); d.train_x = d.train_x[:256]; d.train_y = d.train_y[:256]; "
               "r = fit(get_recipe('iteration5'), d, seed=0, epochs=1, progress=False, log=None); "
-              "print(json.dumps([r.history[0]['train_loss'], r.history[0]['test_loss']]))")
+              "print(json.dumps([r.history[0]['train_loss'], r.history[0]['eval_loss']]))")
     without = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -129,7 +129,7 @@ def test_the_malloc_setting_changes_no_result(data):
         run = fit(get_recipe("iteration5"), small, seed=0, epochs=1, progress=False, log=None)
     finally:
         torch.set_num_threads(threads)
-    assert json.loads(without) == [run.history[0]["train_loss"], run.history[0]["test_loss"]]
+    assert json.loads(without) == [run.history[0]["train_loss"], run.history[0]["eval_loss"]]
 
 
 def test_schedule_follows_the_recipe(data):

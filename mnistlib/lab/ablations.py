@@ -45,7 +45,7 @@ def ablation(name: str, runs_dir=RUNS_DIR) -> dict:
     found = {arm: {} for arm in arms}
     for rec in validation_results(runs_dir):
         if arm := wanted.get(_body(rec["recipe"])):
-            found[arm][rec["seed"]] = rec["final_test_acc"]
+            found[arm][rec["seed"]] = rec["final_acc"]
     return {"name": name, "parent": parent.name, "changes": changes, "accs": found}
 
 

@@ -31,7 +31,7 @@ def bench(root, device: torch.device, epochs: int = 2, fast: bool = False) -> fl
     print(f"mnistlib  load to {device}: {time.perf_counter() - start:.2f} s (once)")
     run = fit(recipe, data, seed=0, epochs=epochs, progress=False, log=None)
     for h in run.history:
-        print(f"mnistlib  epoch {h['epoch']}: {h['seconds']:6.2f} s  (test acc {h['test_acc']:.2f})")
+        print(f"mnistlib  epoch {h['epoch']}: {h['seconds']:6.2f} s  (test acc {h['eval_acc']:.2f})")
     b, m = statistics.median(base), statistics.median(h["seconds"] for h in run.history)
     print(f"median seconds per epoch (train + test): baseline {b:.2f}, mnistlib {m:.2f}; "
           f"15 epochs: baseline {15 * b / 60:.1f} min, mnistlib {15 * m / 60:.1f} min")

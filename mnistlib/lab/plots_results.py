@@ -23,19 +23,19 @@ def plot_seeds(records: list[dict]):
     fig, (curves, late, finals) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
     last = max(len(r["history"]) for r in records)
     for r in records:
-        epochs, accs = [h["epoch"] for h in r["history"]], [h["test_acc"] for h in r["history"]]
+        epochs, accs = [h["epoch"] for h in r["history"]], [h["eval_acc"] for h in r["history"]]
         style = "--" if r["seed"] in held else "-"
         curves.plot(epochs, accs, style, lw=1.2,
                     label=f"seed {r['seed']}" + (" (held out)" if r["seed"] in held else ""))
         late.plot(epochs[-5:], accs[-5:], "o" + style, ms=3, lw=1.2)
-    late.set_ylim(min(h["test_acc"] for r in records for h in r["history"][-5:]) - 0.05, None)
+    late.set_ylim(min(h["eval_acc"] for r in records for h in r["history"][-5:]) - 0.05, None)
     curves.legend(fontsize=7, ncol=2)
     seeds = [r["seed"] for r in records]
     for group, label, face in ((tuning, "final epoch", None), (held_out, "final epoch, held-out seed", "none")):
         if group:
-            finals.plot([seeds.index(r["seed"]) for r in group], [r["final_test_acc"] for r in group], "o",
+            finals.plot([seeds.index(r["seed"]) for r in group], [r["final_acc"] for r in group], "o",
                         color="C0", mfc=face, label=label)
-    finals.plot(range(len(seeds)), [r["best_test_acc"] for r in records], "x", color="grey",
+    finals.plot(range(len(seeds)), [r["best_acc"] for r in records], "x", color="grey",
                 label="best epoch (test-selected)")
     finals.axhline(s["final_mean"], lw=1, label=f"mean final, seeds {format_seeds(s['seeds'])}: "
                                                 f"{s['final_mean']:.2f} ± {s['final_std']:.2f}")
@@ -104,7 +104,7 @@ def plot_comparison(records_by_name: dict[str, list[dict]]):
         if not records:
             continue
         epochs = [h["epoch"] for h in records[0]["history"]]
-        mean = [sum(r["history"][e]["test_acc"] for r in records) / len(records) for e in range(len(epochs))]
+        mean = [sum(r["history"][e]["eval_acc"] for r in records) / len(records) for e in range(len(epochs))]
         line, = curves.plot(epochs, mean, "o-", ms=3, label=name)
         late.plot(epochs[7:], mean[7:], "o-", ms=2, color=line.get_color())
         lows.append(min(mean))
@@ -153,7 +153,7 @@ def plot_variant(runs, runs_dir=RUNS_DIR):
     fig, ax = plt.subplots(figsize=(6, 4))
     for seed in seeds:
         if seed in base:
-            ax.plot([0, 1], [base[seed]["final_test_acc"], variant[seed]], "o-", color="grey", lw=0.8)
+            ax.plot([0, 1], [base[seed]["final_acc"], variant[seed]], "o-", color="grey", lw=0.8)
         ax.plot([1], [variant[seed]], "o", color="C1")
         ax.annotate(f"seed {seed}", (1, variant[seed]), xytext=(6, 0), textcoords="offset points", fontsize=SMALL,
                     va="center")
@@ -163,7 +163,7 @@ def plot_variant(runs, runs_dir=RUNS_DIR):
         ax.errorbar([-0.15], [b["final_mean"]], [b["final_std"]], fmt="s", color="C0", capsize=4,
                     label="the recipe: mean ± std over these seeds")
         ax.legend(fontsize=SMALL, loc="lower left")
-        gain = sum(variant[s] - base[s]["final_test_acc"] for s in base) / len(base)  # over the seeds both have
+        gain = sum(variant[s] - base[s]["final_acc"] for s in base) / len(base)  # over the seeds both have
         verdict = (f"{gain:+.2f} on seeds {format_seeds(sorted(base))}, "
                    + ("more than" if len(base) > 1 and gain > b["final_std"] else "not more than")
                    + f" the recipe's seed std {b['final_std']:.2f}")

@@ -28,10 +28,10 @@ RUN = ("recipe", "seed", "epochs_asked", "fast_mode", "evaluated_on")  # the fie
 FIELDS = {  # what every record holds, and the type of each
     "schema": int, "iteration": str, "params": int, "seed": int, "evaluated_on": str, "epochs_asked": int,
     "epochs": int, "interrupted": bool, "fast_mode": bool, "recipe": dict, "history": list,
-    "final_test_acc": (float, int), "best_test_acc": (float, int),
+    "final_acc": (float, int), "best_acc": (float, int),
 }
-EPOCH = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}  # each history entry
-MEMBER = {"iteration", "seed", "evaluated_on", "epochs", "final_test_acc", "seconds", "recipe"}  # each teacher member
+EPOCH = {"epoch", "train_loss", "train_acc", "eval_loss", "eval_acc", "lr", "seconds"}  # each history entry
+MEMBER = {"iteration", "seed", "evaluated_on", "epochs", "final_acc", "seconds", "recipe"}  # each teacher member
 
 
 def which_run(record: dict) -> dict:
@@ -169,7 +169,7 @@ def read_records(runs_dir: Path):
 
 
 def read_record(path: Path) -> dict:
-    """One record file, refused in one line naming it unless a whole, consistent schema-2 run record."""
+    """One record file, refused in one line naming it unless a whole, consistent run record of today's schema."""
     try:
         record = json.loads(Path(path).read_text(), parse_constant=_finite, parse_float=_finite)
     except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: not JSON, or a number not finite
@@ -183,19 +183,22 @@ def read_record(path: Path) -> dict:
 def _inconsistency(record) -> str | None:
     """What is missing or inconsistent in a record read from JSON (its numbers finite), if anything."""
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-        return "no schema" if not isinstance(record, dict) or "schema" not in record else f"schema {record['schema']}"
+        if not isinstance(record, dict) or "schema" not in record:
+            return "no schema"
+        return f"schema {record['schema']}" + ("; python docs/migrate_to_schema3.py FOLDER brings it up to date"
+                                               if record["schema"] == 2 else "")
     wrong = [key for key, kind in FIELDS.items() if not isinstance(record.get(key), kind)]
     if wrong:
         return f"{', '.join(wrong)} missing or of the wrong type"
     history, recipe, members = record["history"], record["recipe"], record.get("teacher", [])
     if not history or not all(isinstance(h, dict) and EPOCH <= set(h) and
-                              all(isinstance(h[key], (int, float)) for key in ("test_acc", "train_acc", "seconds"))
+                              all(isinstance(h[key], (int, float)) for key in ("eval_acc", "train_acc", "seconds"))
                               for h in history):
         return "no epoch, or an epoch without its accuracies or time"
     if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("epochs"), int)):
         return "recipe name or epochs missing"
-    accs = [h["test_acc"] for h in history]
-    if (record["epochs"], record["final_test_acc"], record["best_test_acc"], record["iteration"]) != \
+    accs = [h["eval_acc"] for h in history]
+    if (record["epochs"], record["final_acc"], record["best_acc"], record["iteration"]) != \
             (len(history), accs[-1], max(accs), recipe["name"]):
         return "its epochs, final or best accuracy or iteration disagree with its history or recipe"
     if not (isinstance(members, list) and all(isinstance(m, dict) and MEMBER <= set(m) and isinstance(m["recipe"], dict)

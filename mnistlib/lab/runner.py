@@ -41,7 +41,7 @@ class Job:
     threads: int | None
     epochs: int | None
     fast: bool
-    split: str                  # the held-out split measured after each epoch: "test" or "validation"
+    split: str                  # the evaluation split measured after each epoch: "test" or "validation"
     deterministic: bool
     command: list[str]
     overwrite: bool = False     # replace a record even if it holds another run

@@ -41,7 +41,7 @@ def taught_table(runs_dir: Path = RUNS_DIR) -> str:
         alone_name = alone_twin(name)
         alone = {r["seed"]: r for r in load_records(alone_name, runs_dir)}
         s, seeds = seed_stats(records), [r["seed"] for r in records]
-        own = statistics.fmean(m["final_test_acc"] for r in records for m in r["teacher"])
+        own = statistics.fmean(m["final_acc"] for r in records for m in r["teacher"])
         student, teacher = (statistics.fmean(sum(x["seconds"] for x in r[part]) / 60 for r in records)
                             for part in ("history", "teacher"))
         beside, gain = f"{alone_name}: not all these seeds", "–"
@@ -100,10 +100,10 @@ def teacher_table(runs_dir: Path = TEACHER_RUNS) -> str:
         alone = runs.get((name, ""), {})
         if not label or not (seeds := sorted(set(by_seed) & set(alone))):
             continue
-        before = [alone[s]["final_test_acc"] for s in seeds]
-        after = [by_seed[s]["final_test_acc"] for s in seeds]
+        before = [alone[s]["final_acc"] for s in seeds]
+        after = [by_seed[s]["final_acc"] for s in seeds]
         (b_mean, b_std), (a_mean, a_std) = _mean_std(before), _mean_std(after)
-        own = statistics.fmean(m["final_test_acc"] for s in seeds for m in by_seed[s]["teacher"])
+        own = statistics.fmean(m["final_acc"] for s in seeds for m in by_seed[s]["teacher"])
         rows.append([f"{name} ({by_seed[seeds[0]]['params']:,})", f"{label} ({own:.2f})", format_seeds(seeds),
                      f"{b_mean:.2f} ± {b_std:.2f}", f"**{a_mean:.2f}** ± {a_std:.2f}",
                      ", ".join(f"{a - b:+.2f}" for a, b in zip(after, before)), f"{a_mean - b_mean:+.2f}",
@@ -122,8 +122,8 @@ def seed_stats(records: list[dict]) -> dict:
     if not records:
         raise Refusal("no complete run records to summarise: make them with "
                       "`python -m mnistlib study NAME --seeds 0-4`")
-    final, train = [r["final_test_acc"] for r in records], [r["history"][-1]["train_acc"] for r in records]
-    (final_mean, final_std), (best_mean, best_std) = _mean_std(final), _mean_std([r["best_test_acc"] for r in records])
+    final, train = [r["final_acc"] for r in records], [r["history"][-1]["train_acc"] for r in records]
+    (final_mean, final_std), (best_mean, best_std) = _mean_std(final), _mean_std([r["best_acc"] for r in records])
     return {"iteration": records[0]["iteration"], "params": records[0]["params"], "seeds": [r["seed"] for r in records],
             "final_mean": final_mean, "final_std": final_std, "final_min": min(final), "final_max": max(final),
             "best_mean": best_mean, "best_std": best_std, "train_mean": statistics.fmean(train)}
