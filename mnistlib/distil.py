@@ -34,7 +34,7 @@ from .data import MNISTTensors
 from .errors import Refusal
 from .paths import ROOT, USER_RUNS_DIR
 from .recipes import Recipe, teacher_recipes
-from .train import Log, default_epochs, fit
+from .train import Log, default_epochs, fit, teacher_mismatch
 
 TEACHERS_DIR = USER_RUNS_DIR / "teachers"  # trained teacher members (ignored by git; a cache, not evidence)
 
@@ -68,22 +68,17 @@ class Teacher:
         return lambda logits, y, x: distillation_loss(logits, y, self.soft_targets(x, T), T, w, recipe.label_smoothing)
 
     def check(self, recipe, data, seed: int) -> None:
-        """The one rule for a student's teacher: the members its recipe names, with seeds seed,
-        seed + 1, ..., kept from the same evaluation split and trained on the student's own images."""
+        """A teacher for `recipe`'s student of `seed` on `data`: by the one rule (train.teacher_mismatch),
+        and trained on the student's own images."""
         if not recipe.teacher:
             raise Refusal(f"{recipe.name} has no teacher in its recipe; set one with "
                           "replace(recipe, teacher=('iteration4',))")
-        if [r["recipe"]["name"] for r in self.records] != list(recipe.teacher):
-            raise Refusal(f"the teacher given is {[r['recipe']['name'] for r in self.records]}, the recipe's is "
-                          f"{list(recipe.teacher)}")
-        seeds, asked = [r["seed"] for r in self.records], [seed + i for i in range(len(self.records))]
-        if seeds != asked:
-            raise Refusal(f"the teacher given has seeds {seeds}; a student of seed {seed} learns from seeds {asked}: "
-                          "get_teacher(recipe, data, seed) gives them")
-        if (self.split, self.train_images) != (data.split, len(data.train_x)):
-            raise Refusal(f"the teacher learnt from {self.train_images:,} images for the {self.split} split; this "
-                          f"student is measured on the {data.split} split ({len(data.train_x):,} training images): a "
-                          "teacher that saw the student's evaluation images would leak them")
+        why = teacher_mismatch(self.provenance(), recipe.teacher, seed, data.split)
+        if why:
+            raise Refusal(f"{why}: get_teacher(recipe, data, seed) gives its teacher")
+        if self.train_images != len(data.train_x):
+            raise Refusal(f"the teacher learnt from {self.train_images:,} training images, this student from "
+                          f"{len(data.train_x):,}: get_teacher(recipe, data, seed) gives its teacher")
 
     def provenance(self) -> list[dict]:
         """What a student's record keeps of its teacher: per member its recipe, seed, size, its

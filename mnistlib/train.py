@@ -261,19 +261,29 @@ def why_not_whole(record: dict, split: str = "test") -> str | None:
     return None
 
 
-def _why_not_its_teacher(record: dict, registered: bool) -> str | None:
-    """Why the teacher a record names is not the one its recipe asks for (members, seeds), or was not
-    trained whole, for the same split or, if `registered`, from today's registered recipes."""
-    names, members = list(record["recipe"].get("teacher", ())), record.get("teacher", [])
-    if [m["iteration"] for m in members] != names or \
-            [m["seed"] for m in members] != [record["seed"] + i for i in range(len(members))]:
-        return (f"NOT ITS TEACHER: learnt from {[(m['iteration'], m['seed']) for m in members]}, its recipe asks for "
-                f"{names} with seeds from {record['seed']}, not a result")
+def teacher_mismatch(members: list[dict], names, seed: int, split: str) -> str | None:
+    """The one rule for a student's teacher (members as Teacher.provenance gives them), for `fit` and
+    for a record: the members its recipe `names`, with seeds seed, seed + 1, ..., each trained for the
+    student's own evaluation split. Why not, if not."""
+    got, asked = [(m["iteration"], m["seed"]) for m in members], [(n, seed + i) for i, n in enumerate(names)]
+    if got != asked:
+        return f"NOT ITS TEACHER: learnt from {got}, its recipe asks for {asked}"
     for m in members:
-        if m["evaluated_on"] != record["evaluated_on"]:
+        if m["evaluated_on"] != split:
             return (f"TEACHER ON ANOTHER SPLIT: {m['iteration']} seed {m['seed']} was trained for the "
-                    f"{m['evaluated_on']} split, the student for the {record['evaluated_on']} split (a teacher that "
-                    "saw the student's evaluation images would leak them), not a result")
+                    f"{m['evaluated_on']} split, the student is measured on the {split} split (a teacher that saw "
+                    "the student's evaluation images would leak them)")
+    return None
+
+
+def _why_not_its_teacher(record: dict, registered: bool) -> str | None:
+    """Why the teacher a record names is not the one its recipe asks for, or was not trained whole,
+    or, if `registered`, not from today's registered recipes."""
+    members = record.get("teacher", [])
+    why = teacher_mismatch(members, record["recipe"].get("teacher", ()), record["seed"], record["evaluated_on"])
+    if why:
+        return f"{why}, not a result"
+    for m in members:
         if m["epochs"] != m["recipe"]["epochs"]:
             return (f"TEACHER NOT WHOLE: {m['iteration']} seed {m['seed']} trained {m['epochs']} epochs, its recipe "
                     f"{m['recipe']['epochs']}, not a result")

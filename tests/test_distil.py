@@ -136,7 +136,7 @@ def test_a_bad_teacher_is_refused_in_one_line(monkeypatch):
 def test_a_teacher_of_another_seed_is_refused(tmp_path):
     data = tiny()
     teacher = distil.get_teacher(STUDENT, data, seed=1, cache_dir=tmp_path, progress=False, log=None)
-    with pytest.raises(ValueError, match="a student of seed 0 learns from seeds \\[0\\]"):
+    with pytest.raises(ValueError, match="NOT ITS TEACHER"):
         train.fit(STUDENT, data, seed=0, progress=False, log=None, teacher=teacher)
 
 
