@@ -30,8 +30,15 @@ def ideas(name: str) -> dict[str, dict]:
     ideas = {}
     for field in child.to_dict():
         if field not in ("name", "summary") and getattr(child, field) != getattr(parent, field):
-            ideas.setdefault(IDEAS.get(field, field.replace("_", " ")), {})[field] = getattr(child, field)
+            idea = "head" if field == "head" and child.cfg == parent.cfg else IDEAS.get(field, field.replace("_", " "))
+            ideas.setdefault(idea, {})[field] = getattr(child, field)
     return ideas
+
+
+def signed(gain: float) -> str:
+    """A gain as shown: +0.11, -0.02, and 0.00 for what rounds to nothing (not -0.00)."""
+    text = f"{gain:+.2f}"
+    return "0.00" if float(text) == 0 else text
 
 
 def ablation(name: str, runs_dir=RUNS_DIR) -> dict:
@@ -70,10 +77,10 @@ def ablation_table(name: str, runs_dir=RUNS_DIR) -> str:
             continue
         (mean, std), gain = _mean_std([accs[s] for s in seeds]), statistics.fmean(_gains(accs, base))
         if arm not in ("parent", "whole step"):
-            gains.append(gain)
+            gains.append(round(gain, 2))  # the sum of the gains as shown
         if arm == "whole step" and len(gains) == len(a["changes"]):
-            rows.append(["sum of the single gains", "", "", f"{sum(gains):+.2f}", ""])
-        verdict = ["", ""] if arm == "parent" else [f"{gain:+.2f}", "yes" if abs(gain) > spread else "no"]
+            rows.append(["sum of the single gains", "", "", signed(sum(gains)), ""])
+        verdict = ["", ""] if arm == "parent" else [signed(gain), "yes" if abs(gain) > spread else "no"]
         rows.append([label, ", ".join(map(str, sorted(accs))), f"**{mean:.2f}** ± {std:.2f}", *verdict])
     return _markdown([f"{name}: each change alone on {a['parent']}", "seeds", ">**validation acc** (final epoch)",
                       ">gain", f"beyond the seed spread (±{spread:.2f})?"], rows)
@@ -90,14 +97,16 @@ def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
     for ax, a in zip(axes[:, 0], results):
         base = a["accs"]["parent"]
         arms = [arm for arm in a["accs"] if arm != "parent"]
+        band = ""
         if len(base) >= 2:
             spread = statistics.stdev(base.values())
-            ax.axvspan(-spread, spread, color="0.88", label=f"parent's seed spread (±{spread:.2f})")
+            ax.axvspan(-spread, spread, color="0.88")
+            band = f"; band: its seed spread, ±{spread:.2f}"
         for y, arm in enumerate(arms):
             diffs = _gains(a["accs"][arm], base)
             if diffs:
                 gain = statistics.fmean(diffs)
-                alt.setdefault(a["name"], []).append(f"{arm} {gain:+.2f}")
+                alt.setdefault(a["name"], []).append(f"{arm} {signed(gain)}")
                 ax.barh(y, gain, color="tab:orange" if arm == "whole step" else "tab:blue", alpha=0.6)
                 ax.plot(diffs, [y] * len(diffs), "k.", ms=5)
             else:
@@ -106,7 +115,6 @@ def plot_ablation(names=ABLATED, runs_dir=RUNS_DIR):
         ax.set_yticks(range(len(arms)), [f"{a['name']} (all at once)" if arm == "whole step" else arm for arm in arms],
                       fontsize=SMALL + 1)
         ax.invert_yaxis()
-        ax.set_xlabel(f"validation accuracy gain over {a['parent']} (points; dots: seeds)", fontsize=SMALL + 1)
-        ax.legend(fontsize=SMALL, loc="best")
+        ax.set_xlabel(f"validation accuracy gain over {a['parent']} (points; dots: seeds{band})", fontsize=SMALL + 1)
     return _finish(fig, "What each change bought, alone (validation split, final epoch)",
                    "gain of each change: " + "; ".join(f"{n}: {', '.join(g)}" for n, g in alt.items()))

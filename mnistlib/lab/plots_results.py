@@ -40,7 +40,7 @@ def plot_seeds(records: list[dict]):
     finals.axhline(s["final_mean"], lw=1, label=f"mean final, seeds {format_seeds(s['seeds'])}: "
                                                 f"{s['final_mean']:.2f} ± {s['final_std']:.2f}")
     finals.set_xticks(range(len(seeds)), [str(v) for v in seeds])
-    finals.legend(fontsize=7)
+    finals.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)  # below: clear of the points
     titles = {curves: f"all {last} epochs", late: f"epochs {last - 4}-{last}, enlarged", finals: "per seed"}
     for ax, what in titles.items():
         ax.axhline(99.4, color="grey", lw=0.8, ls=":")
