@@ -183,8 +183,10 @@ def alone_twin(name: str) -> str:
 
 def _groups(names, runs_dir: Path):
     """(name, row label, records) of each iteration's tuning seeds, then of its held-out seeds, where it has any."""
+    results = load_records(runs_dir=runs_dir)  # the folder read once, for every iteration
     for name in names:
-        for records, label in zip(split_held_out(load_records(name, runs_dir)), (name, f"{name}, held-out seeds")):
+        mine = [r for r in results if r["iteration"] == name]
+        for records, label in zip(split_held_out(mine), (name, f"{name}, held-out seeds")):
             if records:
                 yield name, label, records
 
