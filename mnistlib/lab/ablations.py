@@ -15,7 +15,7 @@ from ..errors import Refusal
 from ..paths import RUNS_DIR
 from ..plots import SMALL, _finish
 from ..recipes import BUILDS_ON, RECIPES, literal
-from .records import validation_dir
+from .records import format_seeds, validation_dir
 from .tables import _body, _markdown, _mean_std, validation_results
 
 IDEAS = {"cfg": "body", "head": "body", "rotate": "augmentation", "translate": "augmentation",
@@ -81,7 +81,7 @@ def ablation_table(name: str, runs_dir=RUNS_DIR) -> str:
         if arm == "whole step" and len(gains) == len(a["changes"]):
             rows.append(["sum of the single gains", "", "", signed(sum(gains)), ""])
         verdict = ["", ""] if arm == "parent" else [signed(gain), "yes" if abs(gain) > spread else "no"]
-        rows.append([label, ", ".join(map(str, sorted(accs))), f"**{mean:.2f}** ± {std:.2f}", *verdict])
+        rows.append([label, format_seeds(sorted(accs)), f"**{mean:.2f}** ± {std:.2f}", *verdict])
     return _markdown([f"{name}: each change alone on {a['parent']}", "seeds", ">**validation acc** (final epoch)",
                       ">gain", f"beyond the seed spread (±{spread:.2f})?"], rows)
 
