@@ -35,7 +35,7 @@ def fast_mode() -> bool:
 
 @dataclass
 class MNISTTensors:
-    """Training images and a evaluation split (the test set, or the validation split), normalised, on
+    """Training images and an evaluation split (the test set, or the validation split), normalised, on
     one device: x is (N, 1, 28, 28) float32, y is (N,) int64."""
     train_x: torch.Tensor
     train_y: torch.Tensor

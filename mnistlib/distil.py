@@ -52,7 +52,7 @@ def distillation_loss(logits, y, teacher_probs, temperature: float, soft_weight:
 class Teacher:
     members: list[nn.Module]  # trained networks, in eval mode
     records: list[dict]       # each member's own run record (recipe, seed, split, history)
-    split: str                # the evaluation split it was kept from: a student measured on another is refused
+    split: str                # the evaluation split its members were trained for
     train_images: int         # how many training images it learnt from (the student's own)
 
     @torch.no_grad()  # not inference_mode: the loss keeps these targets for its backward pass

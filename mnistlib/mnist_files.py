@@ -39,6 +39,8 @@ def check_idx(source: Path, name: str, head: bytes, size: int) -> int:
     if header == 16 and head[8:16] != (28).to_bytes(4, "big") * 2:
         raise MNISTDataError(f"{source}: images are not 28x28; delete it and fetch it again")
     count = int.from_bytes(head[4:8], "big")
+    if count == 0:
+        raise MNISTDataError(f"{source} holds no {name.split('-')[1]}; delete it and fetch it again")
     if size != header + count * per_item:
         raise MNISTDataError(f"{source} is truncated or corrupt: {size:,} bytes where its header "
                              f"promises {header + count * per_item:,}; delete it and fetch it again")
@@ -52,7 +54,9 @@ def read_idx(raw: Path, name: str) -> torch.Tensor:
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
             blob = f.read()
-    except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a truncated stream raises EOFError
+    except (OSError, EOFError) as e:  # BadGzipFile: an OSError without errno; a truncated stream: EOFError
+        if getattr(e, "errno", None):  # the machine's (no permission, ...): not the file's content
+            raise MNISTDataError(f"cannot read {path} ({e.strerror})") from None
         raise MNISTDataError(f"{path} is corrupt or truncated ({e}); delete it and fetch it again") from None
     count = check_idx(path, name, blob[:16], len(blob))
     if "images" in name:

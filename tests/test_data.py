@@ -89,6 +89,13 @@ def test_corrupt_extracted_file_is_named(tiny_root):
         load_mnist(tiny_root, download=False)
 
 
+def test_an_empty_file_is_named(tiny_root):
+    raw = tiny_root / "MNIST" / "raw"
+    write_idx(raw / "t10k-images-idx3-ubyte", torch.zeros(0, 28, 28, dtype=torch.uint8))  # a header, no image
+    with pytest.raises(MNISTDataError, match="t10k-images-idx3-ubyte.gz holds no images"):
+        load_mnist(tiny_root, download=False)
+
+
 def test_foreign_file_is_named(tiny_root):
     raw = tiny_root / "MNIST" / "raw"
     write_idx(raw / "train-labels-idx1-ubyte", torch.zeros(5, 28, 28))  # images where labels belong

@@ -133,6 +133,15 @@ def test_a_bad_teacher_is_refused_in_one_line(monkeypatch):
         teacher_recipes(replace(STUDENT, teacher=("student",)))
 
 
+def test_a_teacher_of_other_training_images_is_refused(tmp_path):
+    """Same split, other training images (a validation split of another size): not the student's teacher."""
+    data = tiny()
+    teacher = distil.get_teacher(STUDENT, data.validation_split(20), seed=0, cache_dir=tmp_path, progress=False,
+                                 log=None)
+    with pytest.raises(Refusal, match="100 training images, this student from 90"):
+        train.fit(STUDENT, data.validation_split(30), seed=0, progress=False, log=None, teacher=teacher)
+
+
 def test_a_teacher_of_another_seed_is_refused(tmp_path):
     data = tiny()
     teacher = distil.get_teacher(STUDENT, data, seed=1, cache_dir=tmp_path, progress=False, log=None)

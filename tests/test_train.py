@@ -45,6 +45,8 @@ def test_record_has_the_documented_fields(data):
     assert env["device"] == "cpu" and env["threads"] == torch.get_num_threads() and env["torch"] == torch.__version__
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and env["cpu"]
     assert {"torchvision", "cuda", "cudnn", "deterministic_algorithms", "cudnn_benchmark"} <= env.keys()
+    import torchvision
+    assert env["torchvision"] == torchvision.__version__  # read without the import, build tag and all
     assert set(rec["history"][0]) == {"epoch", "train_loss", "train_acc", "eval_loss", "eval_acc", "lr", "seconds"}
     assert rec["final_acc"] == rec["history"][-1]["eval_acc"] <= rec["best_acc"]
     from mnistlib.lab.records import why_not_a_result
