@@ -60,8 +60,8 @@ def read_idx(raw: Path, name: str) -> torch.Tensor:
         raise MNISTDataError(f"{path} is corrupt or truncated ({e}); delete it and fetch it again") from None
     count = check_idx(path, name, blob[:16], len(blob))
     if "images" in name:
-        return torch.frombuffer(bytearray(blob[16:]), dtype=torch.uint8).view(count, 28, 28)
-    return torch.frombuffer(bytearray(blob[8:]), dtype=torch.uint8).long()
+        return torch.frombuffer(bytearray(blob), dtype=torch.uint8, offset=16).view(count, 28, 28)
+    return torch.frombuffer(bytearray(blob), dtype=torch.uint8, offset=8).long()
 
 
 def _not_found(raw: Path, missing: list[str], failed: str = "") -> MNISTDataError:

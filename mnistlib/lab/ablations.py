@@ -16,7 +16,7 @@ from ..paths import RUNS_DIR
 from ..plots import SMALL, _finish
 from ..recipes import BUILDS_ON, RECIPES, literal
 from .records import format_seeds, validation_dir
-from .tables import _body, _markdown, _mean_std, validation_results
+from .tables import _body, _markdown, _mean_std, signed, validation_results
 
 IDEAS = {"cfg": "body", "head": "body", "rotate": "augmentation", "translate": "augmentation",
          "scale": "augmentation", "lr": "learning rate", "schedule": "learning rate", "milestones": "learning rate",
@@ -34,11 +34,6 @@ def ideas(name: str) -> dict[str, dict]:
             ideas.setdefault(idea, {})[field] = getattr(child, field)
     return ideas
 
-
-def signed(gain: float) -> str:
-    """A gain as shown: +0.11, -0.02, and 0.00 for what rounds to nothing (not -0.00)."""
-    text = f"{gain:+.2f}"
-    return "0.00" if float(text) == 0 else text
 
 
 def ablation(name: str, runs_dir=RUNS_DIR) -> dict:

@@ -10,7 +10,7 @@ from ..plots import SMALL, TITLE, _finish
 from ..recipes import RECIPES
 from ..paths import RUNS_DIR
 from .records import format_seeds, read_records, validation_dir, why_not_a_result
-from .tables import seed_stats, split_held_out
+from .tables import seed_stats, signed, split_held_out
 
 
 def plot_seeds(records: list[dict]):
@@ -164,7 +164,7 @@ def plot_variant(runs, runs_dir=RUNS_DIR):
                     label="the recipe: mean ± std over these seeds")
         ax.legend(fontsize=SMALL, loc="lower left")
         gain = sum(variant[s] - base[s]["final_acc"] for s in base) / len(base)  # over the seeds both have
-        verdict = (f"{gain:+.2f} on seeds {format_seeds(sorted(base))}, "
+        verdict = (f"{signed(gain)} on seeds {format_seeds(sorted(base))}, "
                    + ("more than" if len(base) > 1 and gain > b["final_std"] else "not more than")
                    + f" the recipe's seed std {b['final_std']:.2f}")
     else:

@@ -49,7 +49,7 @@ def taught_table(runs_dir: Path = RUNS_DIR) -> str:
             twins = [alone[seed] for seed in seeds]
             a = seed_stats(twins)
             beside = f"{alone_name} {a['final_mean']:.2f} ± {a['final_std']:.2f} ({_machines(twins)})"
-            gain = f"{s['final_mean'] - a['final_mean']:+.2f}" + (  # across machines: two samples, not pairs
+            gain = signed(s["final_mean"] - a["final_mean"]) + (  # across machines: two samples, not pairs
                 ", across machines" if _machines(twins) != _machines(records) else "")
         rows.append([f"{label} ({s['params']:,})", f"{_members(RECIPES[name].teacher)} ({own:.2f})",
                      format_seeds(seeds), *_final(s), f"{student:.1f} + {teacher:.1f} ({_machines(records)})",
@@ -106,7 +106,7 @@ def teacher_table(runs_dir: Path = TEACHER_RUNS) -> str:
         own = statistics.fmean(m["final_acc"] for s in seeds for m in by_seed[s]["teacher"])
         rows.append([f"{name} ({by_seed[seeds[0]]['params']:,})", f"{label} ({own:.2f})", format_seeds(seeds),
                      f"{b_mean:.2f} ± {b_std:.2f}", f"**{a_mean:.2f}** ± {a_std:.2f}",
-                     ", ".join(f"{a - b:+.2f}" for a, b in zip(after, before)), f"{a_mean - b_mean:+.2f}",
+                     ", ".join(signed(a - b) for a, b in zip(after, before)), signed(a_mean - b_mean),
                      f"{'yes' if len(seeds) > 1 and a_mean - b_mean > b_std else 'no'} (std {b_std:.2f})"])
     if not rows:
         raise Refusal(f"no student paired with its recipe trained alone in {validation_dir(runs_dir)}: make both "
@@ -189,6 +189,12 @@ def _groups(names, runs_dir: Path):
         for records, label in zip(split_held_out(mine), (name, f"{name}, held-out seeds")):
             if records:
                 yield name, label, records
+
+
+def signed(gain: float) -> str:
+    """A gain as shown: +0.11, -0.02, and 0.00 for what rounds to nothing (not -0.00)."""
+    text = f"{gain:+.2f}"
+    return "0.00" if float(text) == 0 else text
 
 
 def _markdown(columns: list[str], rows: list[list[str]]) -> str:
