@@ -1,5 +1,5 @@
 # Every test run, notebooks included, uses fast mode unless told otherwise: nbval's kernels inherit
-# this environment, so each notebook trains on 8,192 images instead of 60,000.
+# this environment, so each notebook trains on 4,096 images instead of 60,000.
 # The data root: $MNISTLIB_DATA if set, else the offline copy ../shared/mnist beside the checkout if
 # there is one, else mnistlib's default (data/ in the repository, downloaded once).
 # The notebooks' two class-time knobs are set here, for the tests only, so that a student's cells

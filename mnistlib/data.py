@@ -20,7 +20,7 @@ from .mnist_files import read_mnist
 
 MEAN, STD = 0.1307, 0.3081                      # MNIST training-set pixel statistics (0..1 scale)
 BACKGROUND = (0.0 - MEAN) / STD                  # a black pixel after normalisation
-FAST_IMAGES = 8192                               # per split, in fast mode: enough to learn something in 1 epoch
+FAST_IMAGES = 4096                               # per split, in fast mode: enough to learn something in 1 epoch
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 

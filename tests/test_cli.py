@@ -325,7 +325,7 @@ def test_study_resumes_after_an_interruption_keeping_what_was_finished(tiny_root
 
 def test_bench_prints_a_ratio_last(tiny_root, capsys, monkeypatch):
     """The smallest bench: one epoch of each pipeline on the tiny MNIST (not in fast mode, whose
-    8,192-image subset the tiny files do not hold)."""
+    4,096-image subset the tiny files do not hold)."""
     monkeypatch.setenv("MNISTLIB_FAST", "0")
     code, out, err = run(capsys, "bench", "--epochs", "1", "--data-root", str(tiny_root))
     assert code == 0, err
