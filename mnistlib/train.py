@@ -87,7 +87,8 @@ class Run:
         self.diverged = not (math.isfinite(train_loss) and math.isfinite(eval_loss))
 
     def record(self) -> dict:
-        """The JSON run record (accuracies in percent; `eval_*`, `final_acc` and `best_acc` measure `evaluated_on`, the evaluation split)."""
+        """The JSON run record (accuracies in percent; `eval_*`, `final_acc` and `best_acc` measure
+        `evaluated_on`, the evaluation split)."""
         return {
             "schema": SCHEMA,
             "iteration": self.recipe.name,

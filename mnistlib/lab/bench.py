@@ -1,8 +1,8 @@
 """`python -m mnistlib bench`: training speed, the ways compared run one after the other on one machine.
 `bench` times mnistlib's pipeline (both splits as tensors on the device, batches drawn by index, one
 grid_sample call per batch) against the usual one (per-sample torchvision transforms on PIL images, a
-DataLoader with 2 workers, as in pytorch/examples' mnist/main.py); `bench --seeds` and `--study` the
-ways to train many seeds (bench_seeds); choose_stack is study's own measurement of --stack."""
+DataLoader with 2 workers, as in pytorch/examples' mnist/main.py); `bench --seeds` the ways to train
+many seeds (bench_seeds); choose_stack is study's own measurement of --stack."""
 from __future__ import annotations
 
 import math
@@ -92,47 +92,40 @@ class PerSample(Dataset):
 
 
 def bench_seeds(root, device: torch.device, names=("iteration4", "iteration5"), k: int = 5, processes: int = 2,
-                epochs: int = 1, study: bool = False) -> dict:
+                epochs: int = 1) -> dict:
     """Seconds per seed-epoch of the ways to train many seeds: one at a time, `processes` at a time
     (study --jobs), K stacked in one process (mnistlib.stack), K stacked in each process; one thread
-    per process, timed from when every process has its data. `study`: 5 seeds of iteration 5 in one
-    process on `processes` threads vs `processes` processes, timed end to end (start-up included)."""
+    per process, timed from when every process has its data."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
     jobs = f"{processes} processes (study --jobs {processes})"
-    if study:  # each way: (processes, seeds in all, stacked?, threads per process)
-        names, ways = ("iteration5",), {f"one at a time, {processes} threads": (1, 5, False, processes),
-                                        jobs: (processes, 5, False, 1)}
-    else:
-        ways = {"one seed at a time": (1, 1, False, 1), jobs: (processes, processes, False, 1),
-                f"{k} stacked, one process": (1, k, True, 1),
-                f"{k} stacked x {processes} processes": (processes, k * processes, True, 1)}
-    print(f"bench --{'study' if study else 'seeds'}: {', '.join(names)}, {epochs} epoch(s) of 60,000 "
-          f"training images, device {device}, torch {torch.__version__}")
+    ways = {"one seed at a time": (1, 1, False), jobs: (processes, processes, False),  # (processes, seeds, stacked?)
+            f"{k} stacked, one process": (1, k, True),
+            f"{k} stacked x {processes} processes": (processes, k * processes, True)}
+    print(f"bench --seeds: {', '.join(names)}, {epochs} epoch(s) of 60,000 training images, device {device}, "
+          f"torch {torch.__version__}")
     out = {}
     for name in names:
-        for way, (procs, seeds, stacked, threads) in ways.items():
-            start, procs = time.perf_counter(), min(procs, seeds)
-            if procs == 1 and not study:  # in this process
-                seconds = _train_seeds(root, name, list(range(seeds)), stacked, epochs, str(device), threads)
+        for way, (procs, seeds, stacked) in ways.items():
+            procs = min(procs, seeds)
+            if procs == 1:  # in this process
+                seconds = _train_seeds(root, name, list(range(seeds)), stacked, epochs, str(device))
             else:
                 with mp.Manager() as manager, ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pool:
                     barrier = manager.Barrier(procs)
                     tasks = [pool.submit(_train_seeds, root, name, list(range(seeds))[p::procs], stacked, epochs,
-                                         str(device), threads, barrier) for p in range(procs)]
+                                         str(device), barrier) for p in range(procs)]
                     seconds = max(task.result() for task in tasks)
-            out[name, way] = (time.perf_counter() - start if study else seconds) / (seeds * epochs)
+            out[name, way] = seconds / (seeds * epochs)
             print(f"{name}  {way:<34} {out[name, way]:6.2f} s per seed-epoch")
-        base, rivals = ([*ways][0], [jobs]) if study else (jobs, [w for w in ways if ways[w][2]])
-        best = min(rivals, key=lambda w: out[name, w])
-        print(f"{name}  speed-up of {best} over {base}: {out[name, base] / out[name, best]:.2f}x")
+        best = min((w for w in ways if ways[w][2]), key=lambda w: out[name, w])
+        print(f"{name}  speed-up of {best} over {jobs}: {out[name, jobs] / out[name, best]:.2f}x")
     return out
 
 
-def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, device: str, threads: int,
-                 barrier=None) -> float:
-    """One process of bench_seeds: the seconds of the epochs of `seeds`, stacked or one after another."""
-    torch.set_num_threads(threads)
+def _train_seeds(root, name: str, seeds: list[int], stacked: bool, epochs: int, device: str, barrier=None) -> float:
+    """One process of bench_seeds, on one thread: the seconds of the epochs of `seeds`, stacked or one after another."""
+    torch.set_num_threads(1)
     tune(torch.device(device))
     data = load_mnist(root, device, fast=False)
     recipe = get_recipe(name)

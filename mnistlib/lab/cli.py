@@ -119,8 +119,8 @@ def parser() -> Parser:
     data_root = dict(type=Path, help="MNIST root (default: $MNISTLIB_DATA, else data/ in the repository)")
 
     def common(sp, epochs_default=None):
-        sp.add_argument("--epochs", type=_epochs, default=epochs_default,
-                        help="default: the recipe's (15), or 1 in fast mode; fewer is a short run, never a result")
+        sp.add_argument("--epochs", type=_epochs, default=epochs_default, help=f"default {epochs_default}" if epochs_default
+                        else "default: the recipe's (15), or 1 in fast mode; fewer is a short run, never a result")
         sp.add_argument("--data-root", **data_root)
         sp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
         sp.add_argument("--threads", type=_positive,
@@ -185,11 +185,9 @@ def parser() -> Parser:
     fg.set_defaults(func=cmd_figures)
 
     b = sub.add_parser("bench", help="mnistlib's pipeline vs a per-sample DataLoader pipeline, same run")
-    what = b.add_mutually_exclusive_group()
-    what.add_argument("--study", action="store_true", help="instead: a 5-seed study, one at a time vs study --jobs")
-    what.add_argument("--seeds", action="store_true",
-                      help="instead: seconds per seed-epoch of iterations 4 and 5 one at a time, in a process per "
-                      "core, K stacked, and K stacked in each process")
+    b.add_argument("--seeds", action="store_true",
+                   help="instead: seconds per seed-epoch of iterations 4 and 5 one at a time, in a process per "
+                   "core, K stacked, and K stacked in each process")
     b.add_argument("--stack", type=_positive, default=5, metavar="K",
                    help="with --seeds: seeds per network (default 5)")
     common(b, epochs_default=2)

@@ -137,9 +137,8 @@ def cmd_figures(args):
 
 
 def cmd_bench(args):
-    if args.study or args.seeds:  # --study: on the CPU, where study --jobs runs a process per core
-        bench_seeds(args.data_root, torch.device("cpu") if args.study else pick_device(args.device), k=args.stack,
-                    processes=cpu_cores(), epochs=args.epochs, study=args.study)
+    if args.seeds:
+        bench_seeds(args.data_root, pick_device(args.device), k=args.stack, processes=cpu_cores(), epochs=args.epochs)
     else:
         if args.threads:
             torch.set_num_threads(args.threads)
