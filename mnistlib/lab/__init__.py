@@ -7,7 +7,7 @@
     runner.py         training seeds for the CLI: worker processes, stacked groups, records kept safe
     cli.py            `python -m mnistlib ...`: parses the command line and dispatches
     commands.py       what each command does (cmd_train, cmd_study, cmd_table, ...)
-    bench.py          the benchmarks (`bench`, `bench --study`, `bench --seeds`)
+    bench.py          the benchmarks (`bench`, `bench --seeds`)
     remake.py         re-making the committed notebooks
     colab.py          the repository address of the Colab badges
 
