@@ -58,12 +58,14 @@ def test_stopping_study_jobs_keeps_each_workers_finished_epochs(small_root, tmp_
                             env={**os.environ, "MNISTLIB_FAST": "1"}, start_new_session=True,
                             # as from a terminal, even when the tests run as a background job (SIGINT ignored)
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    started = set()
+    started, said = set(), []
     for line in proc.stdout:  # each worker says "[seed S] epoch  1 ..." when its first epoch is kept
+        said.append(line)
         if "epoch  1 " in line:
             started.add(line.split("]")[0])
         if len(started) == 2:
             break
+    assert proc.poll() is None, f"the study ended (exit {proc.returncode}) before the stop was sent:\n{''.join(said)}"
     if stop == "Ctrl-C twice":
         os.killpg(proc.pid, signal.SIGINT)
         os.killpg(proc.pid, signal.SIGINT)
