@@ -65,7 +65,8 @@ def test_stopping_study_jobs_keeps_each_workers_finished_epochs(small_root, tmp_
             started.add(line.split("]")[0])
         if len(started) == 2:
             break
-    assert proc.poll() is None, f"the study ended (exit {proc.returncode}) before the stop was sent:\n{''.join(said)}"
+    assert len(started) == 2 and proc.poll() is None, \
+        f"the study ended (exit {proc.wait()}) before the stop was sent:\n{''.join(said)}"
     if stop == "Ctrl-C twice":
         os.killpg(proc.pid, signal.SIGINT)
         os.killpg(proc.pid, signal.SIGINT)

@@ -35,7 +35,6 @@ def ideas(name: str) -> dict[str, dict]:
     return ideas
 
 
-
 def ablation(name: str, runs_dir=RUNS_DIR) -> dict:
     """Final-epoch validation accuracy by seed of the parent, each change alone and the child."""
     if name not in ABLATED:
